@@ -1,0 +1,8 @@
+"""Drive a live Python process with JSON commands: a Companion and the servers that expose it."""
+
+__version__ = "0.1.0"
+
+from .companion import Companion, CommandError  # noqa: E402
+from .resolve import ResolveError  # noqa: E402
+
+__all__ = ["Companion", "CommandError", "ResolveError", "__version__"]

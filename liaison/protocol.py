@@ -1,0 +1,132 @@
+"""The message envelope: parse a request, build its reply, build events.
+
+Transports hand in a message as received (``bytes`` or ``str``) and get back
+UTF-8 bytes to send. Nothing here knows about sockets.
+
+* request: ``{"command": {"command": name, "args": [...], "kwargs": {...}}, "id": any}``
+* success: ``{"response": result, "tag": "response", "evt": request}``
+* failure: ``{"error": {"type", "message", "traceback"}, "tag": "error", "evt": request or null}``
+* event:   ``{"event": data, "tag": "event"}``
+"""
+import json
+
+from .encoding import dumps, error_object
+
+__all__ = ["ProtocolError", "Request", "parse", "response", "error", "event"]
+
+
+class ProtocolError(ValueError):
+    """A message that is not a well-formed request; the message says what is wrong.
+
+    *raw* is the message text once it is known to be JSON, so the reply can echo it.
+    """
+
+    def __init__(self, message, raw=None):
+        super().__init__(message)
+        self.raw = raw
+
+
+class Request:
+    """A parsed request: the command with its arguments, and the raw text to echo as ``evt``."""
+
+    __slots__ = ("command", "args", "kwargs", "id", "raw")
+
+    def __init__(self, command, args, kwargs, id, raw):
+        self.command = command
+        self.args = args
+        self.kwargs = kwargs
+        self.id = id
+        self.raw = raw
+
+
+def _reject_constant(name):
+    raise ProtocolError("{} is not valid JSON (RFC 8259); send null or a string instead".format(name))
+
+
+def decode(message):
+    """The text of a message; bytes must be UTF-8."""
+    if isinstance(message, str):
+        return message
+    try:
+        return bytes(message).decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise ProtocolError("message is not valid UTF-8: {}".format(problem))
+
+
+def loads(text):
+    """Parse strict JSON text, with errors that say what went wrong."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ProtocolError("message is nested too deeply to parse")
+    except ValueError as problem:
+        if isinstance(problem, ProtocolError):
+            raise
+        raise ProtocolError("message is not valid JSON: {}".format(problem))
+
+
+def parse(message):
+    """Parse *message* (bytes or text) into a :class:`Request`, or raise :class:`ProtocolError`."""
+    text = decode(message)
+    data = loads(text)
+    if not isinstance(data, dict):
+        raise ProtocolError("a request must be a JSON object, not {}".format(_json_type(data)), text)
+    body = data.get("command")
+    if not isinstance(body, dict):
+        raise ProtocolError(
+            'a request needs "command": {"command": name, "args": [...], "kwargs": {...}}', text)
+    command = body.get("command")
+    if not isinstance(command, str):
+        raise ProtocolError('"command.command" must be a string naming the command', text)
+    args = body.get("args", [])
+    if args is None:
+        args = []
+    if not isinstance(args, list):
+        raise ProtocolError('"command.args" must be a list, not {}'.format(_json_type(args)), text)
+    kwargs = body.get("kwargs", {})
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        raise ProtocolError('"command.kwargs" must be an object, not {}'.format(_json_type(kwargs)), text)
+    return Request(command, args, kwargs, data.get("id"), text)
+
+
+def _json_type(value):
+    """The JSON name of a parsed value's type."""
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "an array", dict: "an object"}[type(value)]
+
+
+def _envelope(key, payload, tag, evt):
+    """Join already-encoded JSON parts; *evt* is spliced in as received, never re-encoded."""
+    return '{{"{}": {}, "tag": "{}", "evt": {}}}'.format(key, payload, tag, "null" if evt is None else evt)
+
+
+def response(result, request):
+    """The reply to *request* carrying *result*, or an error reply if *result* cannot be encoded."""
+    try:
+        payload = dumps(result)
+    except Exception as problem:
+        return error(problem, request)
+    return _utf8(_envelope("response", payload, "response", request.raw))
+
+
+def error(problem, request=None):
+    """The error reply for exception *problem* about *request* (a :class:`Request` or None)."""
+    evt = request.raw if request is not None else getattr(problem, "raw", None)
+    return _utf8(_envelope("error", json.dumps(error_object(problem), ensure_ascii=False), "error", evt))
+
+
+def event(data):
+    """A server-pushed event carrying *data*."""
+    return _utf8('{{"event": {}, "tag": "event"}}'.format(dumps(data)))
+
+
+def _utf8(text):
+    """UTF-8 bytes of *text*; lone surrogates (from ``\\ud800`` escapes) are re-escaped first."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(json.loads(text)).encode("ascii")

@@ -1,0 +1,79 @@
+"""What every ``python -m liaison.<transport>`` command shares: address parsing, logging,
+lifecycle markers on stdout, and stopping on signals.
+
+stdout carries only the two markers, each as one flushed write; logs go to stderr.
+"""
+import argparse
+import logging
+import signal
+import sys
+
+from . import __version__
+from .constants import START_MARKER, STOP_MARKER
+
+__all__ = ["parse_address", "argument_parser", "serve"]
+
+
+def parse_address(text):
+    """Split ``HOST:PORT`` (or ``[IPv6]:PORT``) into host and port, for argparse."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            "{!r} is not an address; give HOST:PORT, for example localhost:8001 or 127.0.0.1:0".format(text))
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise argparse.ArgumentTypeError("put an IPv6 address in brackets: [{}]:{}".format(host, port))
+    return host, int(port)
+
+
+def argument_parser(prog, description, default_address):
+    """The options every transport's command line accepts."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("address", nargs="?", default=default_address, type=parse_address,
+                        help="HOST:PORT to listen on; port 0 takes a free port")
+    parser.add_argument("--log-level", default="WARNING",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="how much to log on stderr")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    return parser
+
+
+def _write_marker(marker, address):
+    """Write ``MARKER@HOST:PORT`` to stdout as one flushed write."""
+    sys.stdout.write("{}@{}".format(marker, address))
+    sys.stdout.flush()
+
+
+def serve(server, shown_host):
+    """Serve until stopped, between the start and stop markers; return the exit code.
+
+    *shown_host* is the host as the user gave it; the port shown is the real one.
+    SIGINT and SIGTERM stop the server gracefully.
+    """
+    address = "{}:{}".format("[{}]".format(shown_host) if ":" in shown_host else shown_host,
+                             server.server_address[1])
+
+    def on_signal(signum, frame):
+        logging.getLogger("liaison").info("stopping on signal %s", signum)
+        server.shutdown()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    _write_marker(START_MARKER, address)
+    try:
+        server.serve_forever()
+    finally:
+        server.stop()
+        _write_marker(STOP_MARKER, address)
+    return 0
+
+
+def configure_logging(level):
+    """Send the ``liaison`` logger's records to stderr at *level*."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    log = logging.getLogger("liaison")
+    log.addHandler(handler)
+    log.setLevel(level)

@@ -1,0 +1,423 @@
+"""The websocket transport: :class:`WebsocketLiaison`, a threaded server on ``websocket-server``.
+
+``websocket-server`` gives the socketserver skeleton and the handshake; the
+subclasses here replace its frame handling (masking speed, fragments, binary
+frames, size limits, UTF-8 checks, the close handshake, complete sends) and
+make its client list safe to change from many threads.
+"""
+import base64
+import hashlib
+import logging
+import socket
+import threading
+import time
+
+from ..server import Liaison
+from . import frames
+
+
+def _import_websocket_server():
+    """Import ``websocket_server`` and undo the ``logging.basicConfig()`` it runs on import."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        import websocket_server
+    except ModuleNotFoundError as missing:
+        if missing.name != "websocket_server":
+            raise
+        raise ModuleNotFoundError(
+            "liaison.websocket needs the websocket-server package: pip install 'liaison-backend[websocket]'",
+            name=missing.name)
+    for handler in list(root.handlers):
+        if handler not in before:
+            root.removeHandler(handler)
+    return websocket_server
+
+
+websocket_server = _import_websocket_server()
+
+__all__ = ["WebsocketLiaison", "LiaisonHandler", "DEFAULT_MAX_SIZE"]
+
+logger = logging.getLogger("liaison")
+
+#: Largest message a client may send, in bytes, unless the server is told otherwise.
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+#: Seconds ``stop()`` waits for client threads (a command may never return).
+STOP_TIMEOUT = 5.0
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_MAX_HEADER_LINE = 8192
+_MAX_HEADERS = 100
+_SMALL_SEND = 64 * 1024
+
+
+class HandshakeError(Exception):
+    """An opening handshake the server refuses with HTTP *status*."""
+
+    def __init__(self, status, reason, extra_headers=()):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.extra_headers = extra_headers
+
+
+class LiaisonHandler(websocket_server.WebSocketHandler):
+    """One client connection: the opening handshake, then messages in and replies out.
+
+    Runs on its own thread. Each complete message is answered by the server's
+    :meth:`~liaison.server.Liaison.handle_message`; the reply goes back on this
+    connection only.
+    """
+
+    def setup(self):
+        super().setup()
+        if self.request.family in (socket.AF_INET, socket.AF_INET6):
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.thread = threading.current_thread()
+        self.close_code = None
+        self.server.track(self)
+
+    def handle(self):
+        try:
+            if self.handshake():
+                self.server.add_client(self)
+                try:
+                    self.serve_messages()
+                finally:
+                    self.server.remove_client(self)
+        except (frames.ConnectionClosed, OSError) as problem:
+            logger.debug("connection from %s ended: %s", self.client_address, problem)
+
+    def finish(self):
+        self.server.untrack(self)
+        try:
+            super(websocket_server.WebSocketHandler, self).finish()
+        except OSError:
+            pass
+
+    # The opening handshake.
+
+    def handshake(self):
+        """Read the HTTP upgrade request and answer it; return whether a websocket is open."""
+        try:
+            path, headers = self.read_http_request()
+            self.check_request(path, headers)
+        except HandshakeError as refusal:
+            logger.warning("refused a connection from %s: %s %s",
+                           self.client_address[0], refusal.status, refusal.reason)
+            self.refuse(refusal)
+            return False
+        accept = base64.b64encode(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest())
+        self.send_raw(
+            b"HTTP/1.1 101 Switching Protocols\r\n"
+            b"Upgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        self.handshake_done = self.valid_client = True
+        return True
+
+    def read_http_request(self):
+        """Read the request line and headers; return the path and a dict of lower-case headers."""
+        line = self.rfile.readline(_MAX_HEADER_LINE + 1)
+        if not line:
+            raise frames.ConnectionClosed("connection closed before the handshake")
+        parts = line.decode("latin-1").split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            raise HandshakeError(400, "malformed HTTP request line")
+        method, path, _ = parts
+        if method != "GET":
+            raise HandshakeError(405, "a websocket handshake must use GET, not {}".format(method),
+                                 (("Allow", "GET"),))
+        headers = {}
+        for _ in range(_MAX_HEADERS + 1):
+            line = self.rfile.readline(_MAX_HEADER_LINE + 1)
+            if len(line) > _MAX_HEADER_LINE:
+                raise HandshakeError(431, "header line too long")
+            text = line.decode("latin-1").strip()
+            if not text:
+                return path, headers
+            name, colon, value = text.partition(":")
+            if not colon:
+                raise HandshakeError(400, "malformed header line {!r}".format(text[:80]))
+            name = name.strip().lower()
+            value = value.strip()
+            headers[name] = headers[name] + ", " + value if name in headers else value
+        raise HandshakeError(431, "too many header lines")
+
+    def check_request(self, path, headers):
+        """Raise :class:`HandshakeError` unless *headers* ask for a version 13 websocket."""
+        if "websocket" not in _tokens(headers.get("upgrade", "")):
+            raise HandshakeError(426, "this is a websocket server; send Upgrade: websocket",
+                                 (("Upgrade", "websocket"),))
+        if "upgrade" not in _tokens(headers.get("connection", "")):
+            raise HandshakeError(400, "missing Connection: Upgrade")
+        if headers.get("sec-websocket-version") != "13":
+            raise HandshakeError(426, "unsupported websocket version; use 13",
+                                 (("Sec-WebSocket-Version", "13"),))
+        try:
+            key = base64.b64decode(headers.get("sec-websocket-key", ""), validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 16:
+            raise HandshakeError(400, "missing or malformed Sec-WebSocket-Key")
+
+    def refuse(self, refusal):
+        """Answer a refused handshake with a plain-text HTTP error."""
+        body = (refusal.reason + "\n").encode("utf-8")
+        head = "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n".format(
+            refusal.status, _REASONS.get(refusal.status, "Error"), len(body))
+        for name, value in refusal.extra_headers:
+            head += "{}: {}\r\n".format(name, value)
+        head += "Connection: close\r\n\r\n"
+        self.send_raw(head.encode("latin-1") + body)
+        self.keep_alive = False
+
+    # Messages.
+
+    def serve_messages(self):
+        """Answer messages until the client closes, the server stops, or the protocol is broken."""
+        while self.keep_alive:
+            try:
+                message = self.read_message()
+            except frames.FrameError as problem:
+                logger.info("closing connection from %s: %s %s", self.client_address, problem.code, problem.reason)
+                self.send_close(problem.code, problem.reason)
+                return
+            if message is None:
+                return
+            self.send_message(self.server.handle_message(message))
+        if self.close_code is not None:
+            self.send_close(self.close_code, "server is stopping")
+
+    def read_message(self):
+        """Read frames until a whole message arrives; return it, or None once the client closed.
+
+        Pings are answered and pongs ignored on the way, even between fragments.
+        Text messages come back as ``str`` (checked to be UTF-8), binary ones as ``bytes``.
+        """
+        max_size = self.server.max_size
+        fragments = []
+        size = 0
+        opcode = None
+        while True:
+            fin, frame_opcode, payload = frames.read_frame(self.rfile, max_size - size)
+            if frame_opcode == frames.PING:
+                self.send_frame(frames.PONG, payload)
+                continue
+            if frame_opcode == frames.PONG:
+                continue
+            if frame_opcode == frames.CLOSE:
+                code = frames.parse_close(payload)
+                self.send_raw(frames.header(frames.CLOSE, 2 if code != 1005 else 0) +
+                              (payload[:2] if code != 1005 else b""))
+                self.keep_alive = False
+                return None
+            if frame_opcode == frames.CONTINUATION and opcode is None:
+                raise frames.FrameError(1002, "continuation frame with no message to continue")
+            if frame_opcode != frames.CONTINUATION and opcode is not None:
+                raise frames.FrameError(1002, "new message started before the previous one ended")
+            opcode = frame_opcode if opcode is None else opcode
+            fragments.append(payload)
+            size += len(payload)
+            if fin:
+                break
+        data = fragments[0] if len(fragments) == 1 else b"".join(fragments)
+        if opcode == frames.BINARY:
+            return data
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise frames.FrameError(1007, "text message is not valid UTF-8")
+
+    # Sending: every write goes through sendall under the connection's send lock.
+
+    def send_raw(self, data):
+        """Write *data* whole; concurrent senders never interleave."""
+        with self._send_lock:
+            self.request.sendall(data)
+
+    def send_frame(self, opcode, payload):
+        """Send one unfragmented frame."""
+        head = frames.header(opcode, len(payload))
+        with self._send_lock:
+            if len(payload) < _SMALL_SEND:
+                self.request.sendall(head + payload)
+            else:
+                self.request.sendall(head)
+                self.request.sendall(payload)
+
+    def send_message(self, message):
+        """Send a text message (``str``, or ``bytes`` that are UTF-8)."""
+        self.send_frame(frames.TEXT, message.encode("utf-8") if isinstance(message, str) else message)
+
+    def send_text(self, message, opcode=frames.TEXT):
+        self.send_frame(opcode, message.encode("utf-8") if isinstance(message, str) else message)
+
+    def send_pong(self, message):
+        self.send_frame(frames.PONG, message.encode("utf-8") if isinstance(message, str) else message)
+
+    def send_close(self, status=1000, reason=b""):
+        """Send a close frame, ignoring a connection that is already gone."""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        try:
+            self.send_frame(frames.CLOSE, frames.close_payload(status, reason))
+        except OSError:
+            pass
+        self.keep_alive = False
+
+    def close_after_reply(self):
+        """Close this connection once the command running on it has replied."""
+        self.keep_alive = False
+        self.close_code = 1001
+
+    def going_away(self):
+        """Close this connection because the server stops (from another thread)."""
+        self.keep_alive = False
+        self.close_code = 1001
+        if self.valid_client:
+            self.send_close(1001, "server is stopping")
+        try:
+            self.request.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 405: "Method Not Allowed",
+            426: "Upgrade Required", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+
+
+def _tokens(value):
+    """The lower-case comma-separated tokens of a header value."""
+    return [token.strip().lower() for token in value.split(",")]
+
+
+class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
+    """A websocket server whose clients drive one shared :class:`~liaison.Companion`.
+
+    Shaped like :mod:`socketserver`: ``serve_forever()`` blocks, ``shutdown()``
+    makes it return (from any thread, or from inside a command), ``stop()``
+    also closes every connection and releases the port, and ``with`` stops it
+    on exit. Each client runs on its own thread; the Companion's lock keeps
+    commands from running at once.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE):
+        Liaison.__init__(self, companion)
+        self.max_size = max_size
+        self._clients_lock = threading.Lock()
+        self._handlers = set()
+        self._serve_lock = threading.Lock()
+        self._serving = False
+        self._serve_thread = None
+        self._stopping = False
+        self._stop_lock = threading.Lock()
+        self._closed = False
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        websocket_server.WebsocketServer.__init__(self, host, port)
+        self.RequestHandlerClass = LiaisonHandler
+
+    # Serving and stopping.
+
+    def serve_forever(self, poll_interval=0.1):
+        """Accept clients until :meth:`shutdown` or :meth:`stop`; returns at once if already stopped."""
+        with self._serve_lock:
+            if self._stopping:
+                return
+            self._serving = True
+            self._serve_thread = threading.current_thread()
+        logger.info("listening on %s:%s", *self.server_address[:2])
+        super().serve_forever(poll_interval)
+
+    def shutdown(self):
+        """Make :meth:`serve_forever` return; safe from any thread and when it is not running.
+
+        Called from inside a command, the calling client still gets its reply
+        before its connection closes.
+        """
+        for handler in self._tracked():
+            if handler.thread is threading.current_thread():
+                handler.close_after_reply()
+        with self._serve_lock:
+            self._stopping = True
+            serving = self._serving
+        if not serving:
+            return
+        if threading.current_thread() is self._serve_thread:
+            self._BaseServer__shutdown_request = True
+        else:
+            super().shutdown()
+
+    def stop(self):
+        """Stop serving, close every client connection and release the port.
+
+        Idempotent and thread-safe. From inside a command, the calling client
+        gets its reply before its connection closes. Waits up to ``STOP_TIMEOUT``
+        seconds for client threads, since a command may never return.
+        """
+        self.shutdown()
+        self.server_close()
+
+    def server_close(self):
+        """Release the port and close every connection, then wait for client threads."""
+        current = threading.current_thread()
+        with self._stop_lock:
+            if not self._closed:
+                self._closed = True
+                self._stopping = True
+                super().server_close()
+                for handler in self._tracked():
+                    if handler.thread is current:
+                        handler.close_after_reply()
+                    elif handler.close_code is None:
+                        handler.going_away()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for handler in self._tracked():
+            if handler.thread is not current:
+                handler.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    # Connections, tracked from any thread.
+
+    def track(self, handler):
+        with self._clients_lock:
+            self._handlers.add(handler)
+
+    def untrack(self, handler):
+        with self._clients_lock:
+            self._handlers.discard(handler)
+
+    def _tracked(self):
+        with self._clients_lock:
+            return list(self._handlers)
+
+    def add_client(self, handler):
+        """Register an open websocket; the ``new_client`` hook of websocket-server is called."""
+        with self._clients_lock:
+            self.id_counter += 1
+            client = {"id": self.id_counter, "handler": handler, "address": handler.client_address}
+            self.clients.append(client)
+        logger.info("client %s connected from %s", client["id"], client["address"])
+        self.new_client(client, self)
+
+    def remove_client(self, handler):
+        """Forget a closed websocket; the ``client_left`` hook of websocket-server is called."""
+        with self._clients_lock:
+            client = self.handler_to_client(handler)
+            if client is not None:
+                self.clients.remove(client)
+        if client is not None:
+            logger.info("client %s disconnected", client["id"])
+            self.client_left(client, self)
+
+    def _multicast(self, msg):
+        with self._clients_lock:
+            clients = list(self.clients)
+        for client in clients:
+            self._unicast(client, msg)

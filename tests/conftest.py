@@ -1,0 +1,164 @@
+"""Shared fixtures: real servers on loopback port 0 and real websocket clients."""
+import itertools
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import websocket
+
+from liaison import Companion
+from liaison.constants import START_MARKER, STOP_MARKER
+from liaison.websocket import WebsocketLiaison
+
+_ids = itertools.count()
+
+
+class Client:
+    """A websocket-client connection that speaks the liaison protocol."""
+
+    def __init__(self, url, **options):
+        self.ws = websocket.create_connection(url, timeout=30, **options)
+
+    def request(self, command, *args, **kwargs):
+        """Send one command and return the whole reply, checking that it echoes the request."""
+        message = {"command": {"command": command, "args": list(args), "kwargs": kwargs}, "id": next(_ids)}
+        reply = self.send(json.dumps(message))
+        assert reply["evt"] == message
+        return reply
+
+    def send(self, text, opcode=websocket.ABNF.OPCODE_TEXT):
+        """Send a raw message and return the parsed reply."""
+        self.ws.send(text, opcode)
+        return json.loads(self.ws.recv())
+
+    def call(self, command, *args, **kwargs):
+        """Send one command and return its response, failing the test on an error reply."""
+        reply = self.request(command, *args, **kwargs)
+        assert reply["tag"] == "response", reply
+        return reply["response"]
+
+    def error(self, command, *args, **kwargs):
+        """Send one command that must fail and return its error object."""
+        reply = self.request(command, *args, **kwargs)
+        assert reply["tag"] == "error", reply
+        assert set(reply["error"]) == {"type", "message", "traceback"}
+        return reply["error"]
+
+    def close(self):
+        self.ws.close()
+
+
+@pytest.fixture
+def make_server():
+    """Start in-process servers on a free port; all are stopped after the test."""
+    servers = []
+
+    def start(companion=None, **options):
+        server = WebsocketLiaison("127.0.0.1", 0, companion or Companion(), **options)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return server
+
+    yield start
+    for server, thread in servers:
+        server.stop()
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+@pytest.fixture
+def connect():
+    """Open clients to a server; all are closed after the test."""
+    clients = []
+
+    def open_client(server, **options):
+        client = Client("ws://127.0.0.1:{}".format(server.server_address[1]), **options)
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(server, connect):
+    return connect(server)
+
+
+class CLIServer:
+    """``python -m liaison.websocket`` in a subprocess, with its stdout read chunk by chunk."""
+
+    def __init__(self, *args, env=None):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "liaison.websocket"] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.chunks = []
+
+    def read_chunk(self, timeout=20):
+        """The next chunk the process wrote to stdout ('' at end of file)."""
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        assert ready, "no output from the server within {} s; stderr: {}".format(timeout, self.stderr_so_far())
+        chunk = os.read(self.process.stdout.fileno(), 65536).decode()
+        self.chunks.append(chunk)
+        return chunk
+
+    def stderr_so_far(self):
+        if self.process.poll() is None:
+            return "(still running)"
+        return self.process.stderr.read().decode()
+
+    def wait_started(self):
+        """Wait for the start marker and return ``(host, port)`` from it."""
+        chunk = self.read_chunk()
+        assert chunk.startswith(START_MARKER + "@"), chunk
+        host, _, port = chunk[len(START_MARKER) + 1:].rpartition(":")
+        return host, int(port)
+
+    def wait_stopped(self, timeout=20):
+        """Wait for the stop marker and the exit; return the exit code."""
+        chunk = self.read_chunk(timeout)
+        assert chunk.startswith(STOP_MARKER + "@"), chunk
+        assert self.read_chunk(timeout) == ""
+        return self.process.wait(timeout)
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+@pytest.fixture
+def cli():
+    """Start ``python -m liaison.websocket`` subprocesses; all are killed after the test."""
+    processes = []
+
+    def start(*args, env=None):
+        process = CLIServer(*args, env=env)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.kill()
+
+
+def wait_until(predicate, timeout=10):
+    """Poll *predicate* until true, failing after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met within {} s".format(timeout)
+        time.sleep(0.01)

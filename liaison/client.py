@@ -139,9 +139,9 @@ class Client:
         with self._lock:
             if self._ended is not None:
                 raise ConnectionError(self._ended)
-            id = next(self._ids)
-            self._pending[id] = pending
-        message = {"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": id}
+            request_id = next(self._ids)
+            self._pending[request_id] = pending
+        message = {"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": request_id}
         try:
             try:
                 self.ws.send(json.dumps(message))
@@ -151,7 +151,7 @@ class Client:
                 raise TimeoutError("no reply to {} within {} s from {}".format(command, self.timeout, self.url))
         finally:
             with self._lock:
-                self._pending.pop(id, None)
+                self._pending.pop(request_id, None)
         if pending.reply is None:
             raise ConnectionError(self._ended)
         return result(pending.reply)

@@ -37,7 +37,10 @@ export class Client {
   /** Use connect() or spawn(); `socket` is an open WebSocket. */
   constructor(socket, { timeout = DEFAULT_TIMEOUT, onEvent } = {}) {
     this.socket = socket;
-    this.url = socket.url;
+    // The URL for messages, without the token.
+    const shown = new URL(socket.url);
+    shown.searchParams.delete("token");
+    this.url = shown.href;
     this.timeout = timeout;
     this.nextId = 1;
     this.pending = new Map();

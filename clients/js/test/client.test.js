@@ -110,7 +110,8 @@ test("connect without any WebSocket says what to pass", async () => {
 
 test("the token goes in the URL", async () => {
   const client = await connect(server.url, { WebSocket, token: "s3cret/+ =" });
-  assert.equal(new URL(client.url).searchParams.get("token"), "s3cret/+ =");
+  assert.equal(new URL(client.socket.url).searchParams.get("token"), "s3cret/+ =");
+  assert.equal(client.url, server.url);
   assert.equal(await client.ping(), "pong");
   await client.close();
 });

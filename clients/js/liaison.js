@@ -25,10 +25,10 @@ function timeoutError(message) {
   return error;
 }
 
-/** `ws://host:port` for `host:port`; URLs pass through. The token goes in the query (browsers cannot set headers). */
-function websocketUrl(address, token) {
+/** The URL of `address` (`ws://host:port/...` or `host:port`) without any token, as messages show it. */
+function shownUrl(address) {
   const url = new URL(address.includes("://") ? address : `ws://${address}`);
-  if (token != null) url.searchParams.set("token", token);
+  url.searchParams.delete("token");
   return url.href;
 }
 
@@ -37,10 +37,7 @@ export class Client {
   /** Use connect() or spawn(); `socket` is an open WebSocket. */
   constructor(socket, { timeout = DEFAULT_TIMEOUT, onEvent } = {}) {
     this.socket = socket;
-    // The URL for messages, without the token.
-    const shown = new URL(socket.url);
-    shown.searchParams.delete("token");
-    this.url = shown.href;
+    this.url = shownUrl(socket.url);
     this.timeout = timeout;
     this.nextId = 1;
     this.pending = new Map();
@@ -130,9 +127,12 @@ function openSocket(address, { token, timeout, WebSocket = globalThis.WebSocket 
   if (!WebSocket) {
     return Promise.reject(new Error("this platform has no WebSocket: pass one as {WebSocket} (the ws package on Node before 22)"));
   }
-  const url = websocketUrl(address, token);
+  const url = shownUrl(address);
+  // Browsers cannot set headers, so the token goes in the query.
+  const withToken = new URL(url);
+  if (token != null) withToken.searchParams.set("token", token);
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(withToken.href);
     socket.binaryType = "arraybuffer";
     const timer = setTimeout(() => {
       socket.close();

@@ -114,6 +114,8 @@ test("the token goes in the URL", async () => {
   assert.equal(client.url, server.url);
   assert.equal(await client.ping(), "pong");
   await client.close();
+  // Messages never show it.
+  await assert.rejects(connect("127.0.0.1:1", { WebSocket, token: "s3cret" }), { message: "could not connect to ws://127.0.0.1:1/" });
 });
 
 test("spawn starts a server and close stops it", async () => {

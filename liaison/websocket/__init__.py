@@ -12,6 +12,8 @@ import socket
 import threading
 import time
 
+from ..security import DEFAULT_MAX_CLIENTS, ImportPolicy, host_allowed, is_loopback, origin_allowed, \
+    token_presented
 from ..server import Liaison
 from . import frames
 
@@ -46,6 +48,9 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 #: Seconds ``stop()`` waits for client threads (a command may never return).
 STOP_TIMEOUT = 5.0
 
+#: Seconds a client has to send its whole opening handshake before it is dropped.
+HANDSHAKE_TIMEOUT = 10.0
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_LINE = 8192
 _MAX_HEADERS = 100
@@ -76,7 +81,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.thread = threading.current_thread()
         self.close_code = None
-        self.server.track(self)
+        self.connection_number = self.server.track(self)
 
     def handle(self):
         try:
@@ -101,7 +106,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
     def handshake(self):
         """Read the HTTP upgrade request and answer it; return whether a websocket is open."""
         try:
-            path, headers = self.read_http_request()
+            path, headers = self.read_request_in_time()
             self.check_request(path, headers)
         except HandshakeError as refusal:
             logger.warning("refused a connection from %s: %s %s",
@@ -116,6 +121,32 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
         self.handshake_done = self.valid_client = True
         return True
+
+    def read_request_in_time(self):
+        """:meth:`read_http_request`, but a client still sending after the server's
+        ``handshake_timeout`` is dropped, so that it cannot hold this thread."""
+        self.handshake_expired = False
+        timer = threading.Timer(self.server.handshake_timeout, self.drop_slow_handshake)
+        timer.daemon = True
+        timer.start()
+        try:
+            request = self.read_http_request()
+        finally:
+            timer.cancel()
+            timer.join()
+        if self.handshake_expired:
+            raise frames.ConnectionClosed("handshake not complete within the deadline")
+        return request
+
+    def drop_slow_handshake(self):
+        """Shut the connection of a client too slow to handshake, which ends its blocked read."""
+        self.handshake_expired = True
+        logger.warning("dropped a connection from %s: no complete handshake within %s s",
+                       self.client_address[0], self.server.handshake_timeout)
+        try:
+            self.request.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def read_http_request(self):
         """Read the request line and headers; return the path and a dict of lower-case headers."""
@@ -134,6 +165,8 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             line = self.rfile.readline(_MAX_HEADER_LINE + 1)
             if len(line) > _MAX_HEADER_LINE:
                 raise HandshakeError(431, "header line too long")
+            if not line:
+                raise frames.ConnectionClosed("connection closed during the handshake")
             text = line.decode("latin-1").strip()
             if not text:
                 return path, headers
@@ -147,6 +180,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
 
     def check_request(self, path, headers):
         """Raise :class:`HandshakeError` unless *headers* ask for a version 13 websocket."""
+        self.check_access(path, headers)
         if "websocket" not in _tokens(headers.get("upgrade", "")):
             raise HandshakeError(426, "this is a websocket server; send Upgrade: websocket",
                                  (("Upgrade", "websocket"),))
@@ -161,6 +195,24 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             key = b""
         if len(key) != 16:
             raise HandshakeError(400, "missing or malformed Sec-WebSocket-Key")
+
+    def check_access(self, path, headers):
+        """Raise :class:`HandshakeError` unless there is room for this client and it may connect:
+        its Host is this machine (against DNS rebinding; browsers always send one), its page's Origin is
+        allowed, and it has the token."""
+        server = self.server
+        if self.connection_number > server.max_clients:
+            raise HandshakeError(503, "too many connections (at most {}); try again later".format(server.max_clients))
+        if "host" in headers and not host_allowed(headers["host"], server.host, server.server_address[0]):
+            raise HandshakeError(403, "Host {!r} is not this server (DNS rebinding?); connect to localhost or "
+                                      "the address the server was started on".format(headers["host"][:100]))
+        origin = headers.get("origin")
+        if not origin_allowed(origin, server.allow_origin):
+            raise HandshakeError(403, "Origin {!r} is not allowed; start the server with --allow-origin "
+                                      "ORIGIN to allow that page".format(origin[:100]))
+        if server.token is not None and not token_presented(server.token, path, headers.get("authorization")):
+            raise HandshakeError(401, "missing or wrong token; put it in the URL as ?token=... or send "
+                                      "Authorization: Bearer ...", (("WWW-Authenticate", "Bearer"),))
 
     def refuse(self, refusal):
         """Answer a refused handshake with a plain-text HTTP error."""
@@ -306,9 +358,16 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE):
+    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE, allow_origin=(),
+                 token=None, allow_import=None, max_clients=DEFAULT_MAX_CLIENTS, handshake_timeout=HANDSHAKE_TIMEOUT):
         Liaison.__init__(self, companion)
+        if allow_import is not None:
+            self.companion.resolver.import_policy = ImportPolicy(allow_import)
         self.max_size = max_size
+        self.allow_origin = tuple(allow_origin)
+        self.token = token or None
+        self.max_clients = max_clients
+        self.handshake_timeout = handshake_timeout
         self._clients_lock = threading.Lock()
         self._handlers = set()
         self._serve_lock = threading.Lock()
@@ -320,6 +379,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         websocket_server.WebsocketServer.__init__(self, host, port)
         self.RequestHandlerClass = LiaisonHandler
+        if not is_loopback(self.server_address[0]):
+            logger.warning("listening on %s, which is reachable from the network: whoever connects can run "
+                           "Python code in this process%s", self.server_address[0],
+                           "" if self.token else "; set LIAISON_TOKEN or --token to require a token")
 
     # Serving and stopping.
 
@@ -386,8 +449,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     # Connections, tracked from any thread.
 
     def track(self, handler):
+        """Remember a connection; return how many are open, this one included."""
         with self._clients_lock:
             self._handlers.add(handler)
+            return len(self._handlers)
 
     def untrack(self, handler):
         with self._clients_lock:

@@ -353,6 +353,13 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     also closes every connection and releases the port, and ``with`` stops it
     on exit. Each client runs on its own thread; the Companion's lock keeps
     commands from running at once.
+
+    Who may connect (see README.rst, "Security"): *allow_origin* adds browser
+    origins to the loopback ones (``"*"``: all); *token*, if given, must be
+    presented as ``?token=`` or ``Authorization: Bearer``; at most
+    *max_clients* connections are open at once; a handshake must arrive within
+    *handshake_timeout* seconds. *allow_import* sets the Companion's import
+    policy (module prefixes targets may import; None leaves it as it is).
     """
 
     daemon_threads = True

@@ -113,6 +113,10 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
                            self.client_address[0], refusal.status, refusal.reason)
             self.refuse(refusal)
             return False
+        except socket.timeout:
+            logger.warning("dropped a connection from %s: no complete handshake within %s s",
+                           self.client_address[0], self.server.handshake_timeout)
+            return False
         accept = base64.b64encode(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest())
         self.send_raw(
             b"HTTP/1.1 101 Switching Protocols\r\n"
@@ -123,34 +127,36 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         return True
 
     def read_request_in_time(self):
-        """:meth:`read_http_request`, but a client still sending after the server's
-        ``handshake_timeout`` is dropped, so that it cannot hold this thread."""
-        self.handshake_expired = False
-        timer = threading.Timer(self.server.handshake_timeout, self.drop_slow_handshake)
-        timer.daemon = True
-        timer.start()
+        """:meth:`read_http_request`, raising ``socket.timeout`` if the whole request has not
+        arrived within the server's ``handshake_timeout``, so that a slow client cannot hold this thread."""
+        self.handshake_deadline = time.monotonic() + self.server.handshake_timeout
+        blocking = self.request.gettimeout()
         try:
-            request = self.read_http_request()
+            return self.read_http_request()
         finally:
-            timer.cancel()
-            timer.join()
-        if self.handshake_expired:
-            raise frames.ConnectionClosed("handshake not complete within the deadline")
-        return request
+            self.request.settimeout(blocking)
 
-    def drop_slow_handshake(self):
-        """Shut the connection of a client too slow to handshake, which ends its blocked read."""
-        self.handshake_expired = True
-        logger.warning("dropped a connection from %s: no complete handshake within %s s",
-                       self.client_address[0], self.server.handshake_timeout)
-        try:
-            self.request.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    def read_request_line(self):
+        """One line of the request, at most one byte over the limit, by the handshake deadline
+        however slowly its bytes come."""
+        line = b""
+        while len(line) <= _MAX_HEADER_LINE:
+            remaining = self.handshake_deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("handshake deadline passed")
+            self.request.settimeout(remaining)
+            buffered = self.rfile.peek(1)[:_MAX_HEADER_LINE + 1 - len(line)]
+            if not buffered:
+                break
+            end = buffered.find(b"\n")
+            line += self.rfile.read(len(buffered) if end < 0 else end + 1)
+            if end >= 0:
+                break
+        return line
 
     def read_http_request(self):
         """Read the request line and headers; return the path and a dict of lower-case headers."""
-        line = self.rfile.readline(_MAX_HEADER_LINE + 1)
+        line = self.read_request_line()
         if not line:
             raise frames.ConnectionClosed("connection closed before the handshake")
         parts = line.decode("latin-1").split()
@@ -162,7 +168,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
                                  (("Allow", "GET"),))
         headers = {}
         for _ in range(_MAX_HEADERS + 1):
-            line = self.rfile.readline(_MAX_HEADER_LINE + 1)
+            line = self.read_request_line()
             if len(line) > _MAX_HEADER_LINE:
                 raise HandshakeError(431, "header line too long")
             if not line:

@@ -3,6 +3,7 @@ import base64
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -195,15 +196,30 @@ def test_missing_token_is_401_with_nothing_run_and_never_logged(token_server, ca
     assert "s3cret" not in caplog.text
 
 
-def test_cli_takes_the_token_from_the_environment(cli):
+def test_cli_options_and_token_from_the_environment(cli):
     env = dict(os.environ, LIAISON_TOKEN=TOKEN)
-    server = cli("127.0.0.1:0", "--allow-import", "math", env=env)
+    server = cli("127.0.0.1:0", "--allow-import", "math", "--allow-origin", "https://app.example",
+                 "--max-clients", "1", env=env)
     _, port = server.wait_started()
     assert status_of(port, request_bytes(port)) == 401
-    client = Client("ws://127.0.0.1:{}/?token={}".format(port, TOKEN))
+    url = "ws://127.0.0.1:{}/?token={}".format(port, TOKEN)
+    client = Client(url, origin="https://app.example")
     assert client.call("run", "math:sqrt", 9) == 3.0
     assert client.error("run", "os:getpid")["type"] == "PolicyError"
+    assert status_of(port, request_bytes(port, "/?token=" + TOKEN)) == 503
     client.close()
+
+
+def test_cli_token_option_wins_and_network_bind_warns_on_stderr(cli):
+    server = cli("0.0.0.0:0", "--token", "from-option", env=dict(os.environ, LIAISON_TOKEN=TOKEN))
+    _, port = server.wait_started()
+    assert status_of(port, request_bytes(port, "/?token=" + TOKEN)) == 401
+    assert status_of(port, request_bytes(port, "/?token=from-option")) == 101
+    server.process.send_signal(signal.SIGTERM)
+    assert server.wait_stopped() == 0
+    stderr = server.process.stderr.read().decode()
+    assert "reachable from the network" in stderr and "LIAISON_TOKEN" not in stderr
+    assert "from-option" not in stderr and TOKEN not in stderr
 
 
 # Server limits.

@@ -75,6 +75,23 @@ def text_frame(message):
     return websocket.ABNF.create_frame(json.dumps(message), websocket.ABNF.OPCODE_TEXT).format()
 
 
+def serving(server):
+    """Serve *server* on a thread until the generator is closed; for module-wide servers."""
+    with server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield server
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def shared_port():
+    """The port of one default server for many handshakes that each leave it as it was."""
+    for server in serving(WebsocketLiaison("127.0.0.1", 0)):
+        yield server.server_address[1]
+
+
 # The handshake over a real socket.
 
 @pytest.mark.parametrize("origin, status", [
@@ -91,9 +108,8 @@ def text_frame(message):
     ("http://user@localhost", 403),
     ("chrome-extension://abcdef", 403),
 ])
-def test_origin_check(server, origin, status):
-    port = server.server_address[1]
-    assert status_of(port, request_bytes(port, Origin=origin)) == status
+def test_origin_check(shared_port, origin, status):
+    assert status_of(shared_port, request_bytes(shared_port, Origin=origin)) == status
 
 
 def test_extra_origins_and_star(make_server):
@@ -118,11 +134,10 @@ def test_extra_origins_and_star(make_server):
     ("10.0.0.1", 403),
     ("", 403),
 ])
-def test_host_check_against_dns_rebinding(server, host, status):
-    port = server.server_address[1]
+def test_host_check_against_dns_rebinding(shared_port, host, status):
     if host is not None:
-        host = host.format(port=port)
-    assert status_of(port, request_bytes(port, Host=host)) == status
+        host = host.format(port=shared_port)
+    assert status_of(shared_port, request_bytes(shared_port, Host=host)) == status
 
 
 def test_browser_from_a_disallowed_origin_cannot_run_anything(make_server, connect):
@@ -153,9 +168,9 @@ def test_refusals_are_logged_with_reason_and_peer_and_server_keeps_serving(serve
 TOKEN = "s3cret+/=token"
 
 
-@pytest.fixture
-def token_server(make_server):
-    return make_server(Companion({"recorder": Recorder()}), token=TOKEN)
+@pytest.fixture(scope="module")
+def token_server():
+    yield from serving(WebsocketLiaison("127.0.0.1", 0, Companion({"recorder": Recorder()}), token=TOKEN))
 
 
 @pytest.mark.parametrize("path, headers, status", [

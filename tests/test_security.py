@@ -216,7 +216,7 @@ def test_cli_options_and_token_from_the_environment(cli):
     server = cli("127.0.0.1:0", "--allow-import", "math", "--allow-origin", "https://app.example",
                  "--max-clients", "1", env=env)
     _, port = server.wait_started()
-    assert status_of(port, request_bytes(port)) == 401
+    assert refused(port, request_bytes(port))[0] == 401
     url = "ws://127.0.0.1:{}/?token={}".format(port, TOKEN)
     client = Client(url, origin="https://app.example")
     assert client.call("run", "math:sqrt", 9) == 3.0

@@ -22,7 +22,7 @@ def test_python_example():
 
 
 def test_node_startup_example(run_node):
-    assert run_node(example("javascript", "spawn(")) == "pong\n1.4142135623730951\n"
+    assert run_node(example("javascript", 'from "liaison-client"')) == "pong\n1.4142135623730951\n"
 
 
 def test_node_ttest_example_equals_scipy(run_node, server, check_ttest):

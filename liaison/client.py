@@ -38,6 +38,10 @@ DEFAULT_TIMEOUT = 30.0
 _STDERR_QUOTE = 4000
 
 
+#: What to do about a refused handshake, by HTTP status.
+_REFUSAL_HINTS = {401: ": it needs its token (token=...)"}
+
+
 def _at_least(args, count, usage):
     """Raise TypeError unless *args* (``self`` included) holds *count* positional arguments."""
     if len(args) < count:
@@ -83,9 +87,13 @@ class Client:
         if token is not None:
             url += ("&" if "?" in url else "?") + "token=" + quote(token, safe="")
             header.append("Authorization: Bearer " + token)
-        # No Origin header: this is not a browser.
-        self.ws = websocket.create_connection(url, timeout=timeout, class_=_WebSocket, header=header,
-                                              suppress_origin=True, enable_multithread=True)
+        try:
+            # No Origin header: this is not a browser.
+            self.ws = websocket.create_connection(url, timeout=timeout, class_=_WebSocket, header=header,
+                                                  suppress_origin=True, enable_multithread=True)
+        except websocket.WebSocketBadStatusException as refusal:
+            raise ConnectionRefusedError("{} refused the connection with HTTP {}{}".format(
+                self.url, refusal.status_code, _REFUSAL_HINTS.get(refusal.status_code, "")))
         self.ws.settimeout(None)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()

@@ -163,6 +163,18 @@ def test_spawn_starts_a_server_and_close_stops_it():
     assert client.process.returncode == 0
 
 
+def test_spawn_hands_its_token_to_the_server_which_then_refuses_clients_without_it():
+    client = spawn(token="per-launch secret")
+    try:
+        assert client.ping() == "pong"
+        with pytest.raises(ConnectionRefusedError, match="refused the connection with HTTP 401: it needs its token"):
+            connect(client.url)
+        connect(client.url, token="per-launch secret").close()
+    finally:
+        client.close()
+    assert client.process.returncode == 0
+
+
 def test_spawn_reports_a_server_that_exits_before_listening():
     with pytest.raises(RuntimeError, match=r"(?s)exited with code 2 before listening; its stderr: .*not an address"):
         spawn(address="nowhere")

@@ -128,9 +128,9 @@ function openSocket(address, { token, timeout, WebSocket = globalThis.WebSocket 
     return Promise.reject(new Error("this platform has no WebSocket: pass one as {WebSocket} (the ws package on Node before 22)"));
   }
   const url = shownUrl(address);
-  // Browsers cannot set headers, so the token goes in the query.
+  // Browsers cannot set headers, so the token goes in the query, percent-encoded: the server reads "+" as "+".
   const withToken = new URL(url);
-  if (token != null) withToken.searchParams.set("token", token);
+  if (token != null) withToken.search += `${withToken.search ? "&" : "?"}token=${encodeURIComponent(token)}`;
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(withToken.href);
     socket.binaryType = "arraybuffer";

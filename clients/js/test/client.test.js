@@ -110,7 +110,7 @@ test("connect without any WebSocket says what to pass", async () => {
 
 test("the token goes in the URL", async () => {
   const client = await connect(server.url, { WebSocket, token: "s3cret/+ =" });
-  assert.equal(new URL(client.socket.url).searchParams.get("token"), "s3cret/+ =");
+  assert.equal(new URL(client.socket.url).search, "?token=s3cret%2F%2B%20%3D");
   assert.equal(client.url, server.url);
   assert.equal(await client.ping(), "pong");
   await client.close();
@@ -122,6 +122,15 @@ test("spawn starts a server and close stops it", async () => {
   const client = await spawn({ WebSocket });
   assert.match(client.url, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
   assert.equal(await client.run("os:getpid"), client.process.pid);
+  await client.close();
+  assert.equal(client.process.exitCode, 0);
+});
+
+test("spawn hands its token to the server, which then refuses clients without it", async () => {
+  const client = await spawn({ WebSocket, token: "per-launch secret" });
+  assert.equal(await client.ping(), "pong");
+  await assert.rejects(connect(client.url, { WebSocket }), /could not connect/);
+  await (await connect(client.url, { WebSocket, token: "per-launch secret" })).close();
   await client.close();
   assert.equal(client.process.exitCode, 0);
 });

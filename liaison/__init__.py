@@ -4,5 +4,6 @@ __version__ = "0.1.0"
 
 from .companion import Companion, CommandError  # noqa: E402
 from .resolve import PolicyError, ResolveError  # noqa: E402
+from .remote import RemoteError  # noqa: E402
 
-__all__ = ["Companion", "CommandError", "PolicyError", "ResolveError", "__version__"]
+__all__ = ["Companion", "CommandError", "PolicyError", "ResolveError", "RemoteError", "__version__"]

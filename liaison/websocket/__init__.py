@@ -9,6 +9,7 @@ import base64
 import hashlib
 import logging
 import socket
+import queue
 import threading
 import time
 
@@ -76,6 +77,10 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.thread = threading.current_thread()
         self.close_code = None
+        self.peer_closed = False
+        self.gone = False
+        self._gone_lock = threading.Lock()
+        self.worker = None
         self.server.track(self)
 
     def handle(self):
@@ -176,19 +181,61 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
     # Messages.
 
     def serve_messages(self):
-        """Answer messages until the client closes, the server stops, or the protocol is broken."""
+        """Read messages until the client closes, the server stops, or the protocol is broken.
+
+        This thread keeps reading while a command runs, so pings (commands and
+        frames) and close frames are answered at once; every other message goes,
+        in order, to the connection's worker thread, which replies in order.
+        """
+        self.commands = queue.Queue()
+        self.worker = threading.Thread(target=self.work, name="liaison-worker-{}".format(self.client_address),
+                                       daemon=True)
+        self.worker.start()
+        try:
+            problem = self.read_requests()
+        finally:
+            self.commands.put(None)
+            self.worker.join()
+        if problem is not None:
+            self.send_close(problem.code, problem.reason)
+
+    def read_requests(self):
+        """Answer urgent requests and queue the others until the connection ends; return a FrameError that ended it."""
         while self.keep_alive:
             try:
                 message = self.read_message()
             except frames.FrameError as problem:
                 logger.info("closing connection from %s: %s %s", self.client_address, problem.code, problem.reason)
-                self.send_close(problem.code, problem.reason)
-                return
+                self.keep_alive = False
+                return problem
             if message is None:
+                self.peer_closed = True
+                return None
+            request = self.server.parse(message)
+            if self.server.is_urgent(request):
+                self.send_message(self.server.answer(request, self))
+            else:
+                self.commands.put(request)
+        return None
+
+    def work(self):
+        """Answer queued requests one by one (the worker thread); after ``stop`` from a command, close."""
+        while True:
+            request = self.commands.get()
+            if request is None:
                 return
-            self.send_message(self.server.handle_message(message))
-        if self.close_code is not None:
-            self.send_close(self.close_code, "server is stopping")
+            reply = self.server.answer(request, self)
+            if self.peer_closed or self.gone:
+                logger.debug("reply to %s not sent: the connection is closed", self.client_address)
+                continue
+            try:
+                self.send_message(reply)
+            except OSError as problem:
+                logger.debug("reply to %s not sent: %s", self.client_address, problem)
+                continue
+            if self.close_code is not None:
+                self.going_away()
+                return
 
     def read_message(self):
         """Read frames until a whole message arrives; return it, or None once the client closed.
@@ -273,10 +320,14 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         self.close_code = 1001
 
     def going_away(self):
-        """Close this connection because the server stops (from another thread)."""
+        """Close this connection because the server stops (from any thread; once)."""
         self.keep_alive = False
         self.close_code = 1001
-        if self.valid_client:
+        with self._gone_lock:
+            if self.gone:
+                return
+            self.gone = True
+        if self.valid_client and not self.peer_closed:
             self.send_close(1001, "server is stopping")
         try:
             self.request.shutdown(socket.SHUT_RDWR)
@@ -306,14 +357,15 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE):
-        Liaison.__init__(self, companion)
+    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE, dispatcher=None):
+        Liaison.__init__(self, companion, dispatcher)
         self.max_size = max_size
         self._clients_lock = threading.Lock()
         self._handlers = set()
         self._serve_lock = threading.Lock()
         self._serving = False
         self._serve_thread = None
+        self._background = None
         self._stopping = False
         self._stop_lock = threading.Lock()
         self._closed = False
@@ -333,14 +385,25 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         logger.info("listening on %s:%s", *self.server_address[:2])
         super().serve_forever(poll_interval)
 
+    def serve_in_thread(self):
+        """Serve on a new daemon thread and return that thread; the server already listens.
+
+        :meth:`stop` (from any thread) ends it and waits for it.
+        """
+        thread = threading.Thread(target=self.serve_forever, name="liaison-server", daemon=True)
+        self._background = thread
+        thread.start()
+        return thread
+
     def shutdown(self):
         """Make :meth:`serve_forever` return; safe from any thread and when it is not running.
 
         Called from inside a command, the calling client still gets its reply
         before its connection closes.
         """
+        caller = self.current_client()
         for handler in self._tracked():
-            if handler.thread is threading.current_thread():
+            if handler is caller:
                 handler.close_after_reply()
         with self._serve_lock:
             self._stopping = True
@@ -355,30 +418,40 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     def stop(self):
         """Stop serving, close every client connection and release the port.
 
-        Idempotent and thread-safe. From inside a command, the calling client
-        gets its reply before its connection closes. Waits up to ``STOP_TIMEOUT``
-        seconds for client threads, since a command may never return.
+        Idempotent and thread-safe. Returns once the port is released and every
+        client thread has ended, except the caller's own: from inside a command,
+        the calling client gets its reply before its connection closes. Waits at
+        most ``STOP_TIMEOUT`` seconds for client threads, since a command may
+        never return.
         """
         self.shutdown()
         self.server_close()
+        background = self._background
+        if background is not None and background is not threading.current_thread():
+            background.join()
 
     def server_close(self):
         """Release the port and close every connection, then wait for client threads."""
         current = threading.current_thread()
+        caller = self.current_client()
         with self._stop_lock:
             if not self._closed:
                 self._closed = True
                 self._stopping = True
                 super().server_close()
                 for handler in self._tracked():
-                    if handler.thread is current:
+                    if handler is caller:
                         handler.close_after_reply()
                     elif handler.close_code is None:
                         handler.going_away()
+        self.cancel_pending()
         deadline = time.monotonic() + STOP_TIMEOUT
         for handler in self._tracked():
-            if handler.thread is not current:
-                handler.thread.join(max(0.0, deadline - time.monotonic()))
+            if handler is caller:
+                continue
+            for thread in (handler.thread, handler.worker):
+                if thread is not None and thread is not current:
+                    thread.join(max(0.0, deadline - time.monotonic()))
 
     def __exit__(self, *exc_info):
         self.stop()
@@ -415,6 +488,22 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         if client is not None:
             logger.info("client %s disconnected", client["id"])
             self.client_left(client, self)
+
+    def connected_clients(self):
+        """The handlers of the open websocket connections, for :meth:`send`."""
+        with self._clients_lock:
+            return [client["handler"] for client in self.clients]
+
+    def deliver(self, client, payload):
+        """Send *payload* to the connection *client* (a handler); False if it is closed."""
+        if client.peer_closed or client.gone:
+            return False
+        try:
+            client.send_message(payload)
+        except OSError as problem:
+            logger.debug("event for %s not sent: %s", client.client_address, problem)
+            return False
+        return True
 
     def _multicast(self, msg):
         with self._clients_lock:

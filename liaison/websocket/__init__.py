@@ -44,8 +44,9 @@ logger = logging.getLogger("liaison")
 #: Largest message a client may send, in bytes, unless the server is told otherwise.
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
-#: Seconds ``stop()`` waits for client threads (a command may never return).
-STOP_TIMEOUT = 5.0
+#: Seconds ``stop()`` waits for client threads (a command may never return), so a
+#: process stops within 5 s of being told.
+STOP_TIMEOUT = 4.0
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_LINE = 8192
@@ -362,6 +363,7 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         self.max_size = max_size
         self._clients_lock = threading.Lock()
         self._handlers = set()
+        self._client_threads = []
         self._serve_lock = threading.Lock()
         self._serving = False
         self._serve_thread = None
@@ -445,13 +447,12 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
                     elif handler.close_code is None:
                         handler.going_away()
         self.cancel_pending()
+        own = {current} if caller is None else {current, caller.thread}
+        with self._clients_lock:
+            threads = [thread for thread in self._client_threads if thread not in own]
         deadline = time.monotonic() + STOP_TIMEOUT
-        for handler in self._tracked():
-            if handler is caller:
-                continue
-            for thread in (handler.thread, handler.worker):
-                if thread is not None and thread is not current:
-                    thread.join(max(0.0, deadline - time.monotonic()))
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def __exit__(self, *exc_info):
         self.stop()
@@ -459,8 +460,14 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     # Connections, tracked from any thread.
 
     def track(self, handler):
+        """Remember a connection, and its thread until that has ended so :meth:`stop` can wait for it.
+
+        The thread ends after the connection's worker thread, so waiting for it waits for both.
+        """
         with self._clients_lock:
             self._handlers.add(handler)
+            self._client_threads = [thread for thread in self._client_threads if thread.is_alive()]
+            self._client_threads.append(handler.thread)
 
     def untrack(self, handler):
         with self._clients_lock:

@@ -7,7 +7,7 @@ from . import WebsocketLiaison
 
 def main(argv=None):
     """Parse the command line, serve, and return the exit code."""
-    parser = cli.argument_parser("python -m liaison.websocket", __doc__.split(":", 1)[1].strip(),
+    parser = cli.argument_parser("python -m liaison.websocket", __doc__.split("``: ", 1)[1].strip(),
                                  "localhost:8001")
     options = parser.parse_args(argv)
     cli.configure_logging(options.log_level)
@@ -17,7 +17,7 @@ def main(argv=None):
     except OSError as problem:
         sys.stderr.write("liaison: cannot listen on {}:{}: {}\n".format(host, port, problem.strerror or problem))
         return 1
-    return cli.serve(server, host)
+    return cli.serve(server, host, watch_parent=not options.no_parent_watch)
 
 
 if __name__ == "__main__":

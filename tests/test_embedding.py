@@ -247,6 +247,28 @@ def test_stop_on_the_main_loop_thread_fails_commands_still_waiting_for_it(make_s
     assert ran == []
 
 
+def test_stop_from_another_thread_waits_for_a_running_command(make_server, connect):
+    started, release = threading.Event(), threading.Event()
+    finished, seen_by_stop = [], []
+
+    def job():
+        started.set()
+        release.wait(30)
+        finished.append(True)
+
+    server = make_server(Companion({"job": job}))
+    client = connect(server)
+    client.ws.send(request("run", "job"))
+    assert started.wait(10)
+    stopper = threading.Thread(target=lambda: (server.stop(), seen_by_stop.append(list(finished))))
+    stopper.start()
+    opcode, data = client.ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE and data[:2] == (1001).to_bytes(2, "big")
+    release.set()
+    stopper.join(10)
+    assert seen_by_stop == [[True]]
+
+
 def test_a_client_that_leaves_mid_command_does_not_disturb_the_server(make_server, connect):
     release = threading.Event()
     server = make_server(Companion({"release": release}))

@@ -8,8 +8,8 @@ make its client list safe to change from many threads.
 import base64
 import hashlib
 import logging
-import socket
 import queue
+import socket
 import threading
 import time
 
@@ -189,7 +189,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         in order, to the connection's worker thread, which replies in order.
         """
         self.commands = queue.Queue()
-        self.worker = threading.Thread(target=self.work, name="liaison-worker-{}".format(self.client_address),
+        self.worker = threading.Thread(target=self.work, name="liaison-worker-{}:{}".format(*self.client_address[:2]),
                                        daemon=True)
         self.worker.start()
         try:
@@ -220,14 +220,20 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         return None
 
     def work(self):
-        """Answer queued requests one by one (the worker thread); after ``stop`` from a command, close."""
+        """Answer queued requests one by one (the worker thread) until the server closes the connection.
+
+        After ``stop`` from one of them, reply and close. Requests a client sent
+        before closing still run, though their replies cannot be sent.
+        """
         while True:
             request = self.commands.get()
             if request is None:
                 return
             reply = self.server.answer(request, self)
-            if self.peer_closed or self.gone:
-                logger.debug("reply to %s not sent: the connection is closed", self.client_address)
+            if self.gone:
+                return
+            if self.peer_closed:
+                logger.debug("reply to %s not sent: the client closed the connection", self.client_address)
                 continue
             try:
                 self.send_message(reply)

@@ -9,6 +9,7 @@ import threading
 import time
 
 import websocket
+from conftest import wait_until
 
 from liaison import Companion
 from liaison.websocket import WebsocketLiaison
@@ -285,10 +286,7 @@ def test_connections_and_commands_are_logged(server, connect, caplog):
     client = connect(server)
     assert client.call("run", "builtins:abs", -1) == 1
     client.close()
-    deadline = time.monotonic() + 10
-    while not any("disconnected" in record.getMessage() for record in caplog.records):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: any("disconnected" in record.getMessage() for record in caplog.records))
     levels = {record.getMessage().split(" from ")[0]: record.levelname for record in caplog.records}
     assert levels["client 1 connected"] == "INFO"
     assert levels["client 1 disconnected"] == "INFO"

@@ -67,8 +67,9 @@ class HandshakeError(Exception):
 class LiaisonHandler(websocket_server.WebSocketHandler):
     """One client connection: the opening handshake, then messages in and replies out.
 
-    Runs on its own thread. Each complete message is answered by the server's
-    :meth:`~liaison.server.Liaison.handle_message`; the reply goes back on this
+    Runs on its own thread, which reads; a worker thread runs the commands.
+    Each complete message is answered by the server's
+    :meth:`~liaison.server.Liaison.answer`; the reply goes back on this
     connection only.
     """
 

@@ -219,6 +219,24 @@ def test_serve_in_thread_then_stop_from_inside_a_command_with_a_dispatcher():
     loop.close()
 
 
+def test_stop_from_inside_a_command_does_not_wait_for_commands_queued_behind_it(make_server, connect):
+    queued = threading.Event()
+
+    def stop():
+        queued.wait(30)
+        started = time.monotonic()
+        server.stop()
+        return time.monotonic() - started
+
+    server = make_server(Companion({"stop": stop}))
+    stopper, other = connect(server), connect(server)
+    stopper.ws.send(request("run", "stop", id="stop"))
+    other.ws.send(request("run", "builtins:abs", -1, id="queued"))
+    assert other.call("ping") == "pong"
+    queued.set()
+    assert receive(stopper)["response"] < 2
+
+
 def test_stop_on_the_main_loop_thread_fails_commands_still_waiting_for_it(make_server, connect):
     loop = MainLoop()
     gate = threading.Event()

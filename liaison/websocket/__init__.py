@@ -428,10 +428,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         """Stop serving, close every client connection and release the port.
 
         Idempotent and thread-safe. Returns once the port is released and every
-        client thread has ended, except the caller's own: from inside a command,
-        the calling client gets its reply before its connection closes. Waits at
-        most ``STOP_TIMEOUT`` seconds for client threads, since a command may
-        never return.
+        client thread has ended, waiting at most ``STOP_TIMEOUT`` seconds since
+        a command may never return. From inside a command, the calling client
+        gets its reply before its connection closes, and client threads are not
+        waited for: they may be waiting for the caller's command to end.
         """
         self.shutdown()
         self.server_close()
@@ -454,9 +454,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
                     elif handler.close_code is None:
                         handler.going_away()
         self.cancel_pending()
-        own = {current} if caller is None else {current, caller.thread}
+        if caller is not None:
+            return  # Its command holds the Companion: commands of other clients cannot end before it does.
         with self._clients_lock:
-            threads = [thread for thread in self._client_threads if thread not in own]
+            threads = [thread for thread in self._client_threads if thread is not current]
         deadline = time.monotonic() + STOP_TIMEOUT
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))

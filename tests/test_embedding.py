@@ -220,9 +220,10 @@ def test_serve_in_thread_then_stop_from_inside_a_command_with_a_dispatcher():
 
 
 def test_stop_from_inside_a_command_does_not_wait_for_commands_queued_behind_it(make_server, connect):
-    queued = threading.Event()
+    running, queued = threading.Event(), threading.Event()
 
     def stop():
+        running.set()
         queued.wait(30)
         started = time.monotonic()
         server.stop()
@@ -231,6 +232,7 @@ def test_stop_from_inside_a_command_does_not_wait_for_commands_queued_behind_it(
     server = make_server(Companion({"stop": stop}))
     stopper, other = connect(server), connect(server)
     stopper.ws.send(request("run", "stop", id="stop"))
+    assert running.wait(10)
     other.ws.send(request("run", "builtins:abs", -1, id="queued"))
     assert other.call("ping") == "pong"
     queued.set()

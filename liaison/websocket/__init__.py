@@ -116,13 +116,15 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             self.refuse(refusal)
             return False
         accept = base64.b64encode(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest())
-        self.send_raw(
-            b"HTTP/1.1 101 Switching Protocols\r\n"
-            b"Upgrade: websocket\r\n"
-            b"Connection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-        self.handshake_done = self.valid_client = True
-        return True
+        with self._gone_lock:  # a server stopping now must see an open websocket, to close it with 1001
+            if not self.gone:
+                self.send_raw(
+                    b"HTTP/1.1 101 Switching Protocols\r\n"
+                    b"Upgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\n"
+                    b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                self.handshake_done = self.valid_client = True
+        return self.valid_client
 
     def read_http_request(self):
         """Read the request line and headers; return the path and a dict of lower-case headers."""
@@ -328,19 +330,23 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         self.close_code = 1001
 
     def going_away(self):
-        """Close this connection because the server stops (from any thread; once)."""
-        self.keep_alive = False
-        self.close_code = 1001
+        """Close this connection because the server stops (from any thread; once).
+
+        Under the lock the handshake holds, so that a websocket opened meanwhile
+        still gets its close frame before this thread lets the connection end.
+        """
         with self._gone_lock:
             if self.gone:
                 return
             self.gone = True
-        if self.valid_client and not self.peer_closed:
-            self.send_close(1001, "server is stopping")
-        try:
-            self.request.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+            self.close_code = 1001
+            if self.valid_client and not self.peer_closed:
+                self.send_close(1001, "server is stopping")
+            self.keep_alive = False
+            try:
+                self.request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 405: "Method Not Allowed",
@@ -467,15 +473,24 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
 
     # Connections, tracked from any thread.
 
-    def track(self, handler):
-        """Remember a connection, and its thread until that has ended so :meth:`stop` can wait for it.
+    def process_request(self, request, client_address):
+        """Serve a new connection on its own thread, which :meth:`stop` knows of from the moment it starts.
 
         The thread ends after the connection's worker thread, so waiting for it waits for both.
         """
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="liaison-client-{}:{}".format(*client_address[:2]), daemon=True)
+        with self._clients_lock:
+            self._client_threads = [known for known in self._client_threads if known.is_alive()]
+            self._client_threads.append(thread)
+            thread.start()
+
+    def track(self, handler):
+        """Remember a connection until it ends; one that starts while the server stops is closed at once."""
         with self._clients_lock:
             self._handlers.add(handler)
-            self._client_threads = [thread for thread in self._client_threads if thread.is_alive()]
-            self._client_threads.append(handler.thread)
+        if self._closed:
+            handler.going_away()
 
     def untrack(self, handler):
         with self._clients_lock:

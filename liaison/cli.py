@@ -5,10 +5,9 @@ stdout carries only the two markers, each as one flushed write; logs go to stder
 """
 import argparse
 import logging
-import signal
 import sys
 
-from . import __version__
+from . import __version__, lifecycle
 from .constants import START_MARKER, STOP_MARKER
 
 __all__ = ["parse_address", "argument_parser", "serve"]
@@ -36,6 +35,8 @@ def argument_parser(prog, description, default_address):
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                         help="how much to log on stderr")
+    parser.add_argument("--no-parent-watch", action="store_true",
+                        help="keep serving when the process that started this one dies")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return parser
 
@@ -46,25 +47,23 @@ def _write_marker(marker, address):
     sys.stdout.flush()
 
 
-def serve(server, shown_host):
+def serve(server, shown_host, watch_parent=True):
     """Serve until stopped, between the start and stop markers; return the exit code.
 
     *shown_host* is the host as the user gave it; the port shown is the real one.
-    SIGINT and SIGTERM stop the server gracefully.
+    SIGINT, SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death of
+    the parent process stop the server gracefully; a signal while stopping exits at once.
     """
     address = "{}:{}".format("[{}]".format(shown_host) if ":" in shown_host else shown_host,
                              server.server_address[1])
-
-    def on_signal(signum, frame):
-        logging.getLogger("liaison").info("stopping on signal %s", signum)
-        server.shutdown()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stopping = lifecycle.handle_signals(server.shutdown)
+    if watch_parent:
+        lifecycle.watch_parent(server.shutdown)
     _write_marker(START_MARKER, address)
     try:
         server.serve_forever()
     finally:
+        stopping()
         server.stop()
         _write_marker(STOP_MARKER, address)
     return 0

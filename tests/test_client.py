@@ -9,7 +9,6 @@ import pytest
 import sample
 from liaison import Companion, RemoteError, protocol
 from liaison.client import connect, spawn
-from liaison.websocket import WebsocketLiaison
 
 
 @pytest.fixture
@@ -108,13 +107,11 @@ def test_events_reach_on_event_before_the_reply(server, open_client):
     assert events == [{"progress": 0.5}]
 
 
-@pytest.mark.skipif(not hasattr(WebsocketLiaison, "send"),
-                    reason="needs server push, WebsocketLiaison.send (issue 6), which is not merged yet")
 def test_run_liaison_send_reaches_every_clients_on_event(open_client):
     mine, theirs = [], threading.Event()
     client = open_client(on_event=mine.append)
     open_client(on_event=lambda data: theirs.set())
-    assert client.run("liaison.send", ["hello", 1]) is None
+    assert client.run("liaison.send", ["hello", 1]) == 2
     assert mine == [["hello", 1]]
     assert theirs.wait(10)
 

@@ -8,6 +8,7 @@ make its client list safe to change from many threads.
 import base64
 import hashlib
 import logging
+import queue
 import socket
 import threading
 import time
@@ -45,8 +46,9 @@ logger = logging.getLogger("liaison")
 #: Largest message a client may send, in bytes, unless the server is told otherwise.
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
-#: Seconds ``stop()`` waits for client threads (a command may never return).
-STOP_TIMEOUT = 5.0
+#: Seconds ``stop()`` waits for client threads (a command may never return), so a
+#: process stops within 5 s of being told.
+STOP_TIMEOUT = 4.0
 
 #: Seconds a client has to send its whole opening handshake before it is dropped.
 HANDSHAKE_TIMEOUT = 10.0
@@ -70,8 +72,9 @@ class HandshakeError(Exception):
 class LiaisonHandler(websocket_server.WebSocketHandler):
     """One client connection: the opening handshake, then messages in and replies out.
 
-    Runs on its own thread. Each complete message is answered by the server's
-    :meth:`~liaison.server.Liaison.handle_message`; the reply goes back on this
+    Runs on its own thread, which reads; a worker thread runs the commands.
+    Each complete message is answered by the server's
+    :meth:`~liaison.server.Liaison.answer`; the reply goes back on this
     connection only.
     """
 
@@ -81,6 +84,10 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.thread = threading.current_thread()
         self.close_code = None
+        self.peer_closed = False
+        self.gone = False
+        self._gone_lock = threading.Lock()
+        self.worker = None
         self.connection_number = self.server.track(self)
 
     def handle(self):
@@ -118,13 +125,15 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
                            self.client_address[0], self.server.handshake_timeout)
             return False
         accept = base64.b64encode(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest())
-        self.send_raw(
-            b"HTTP/1.1 101 Switching Protocols\r\n"
-            b"Upgrade: websocket\r\n"
-            b"Connection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-        self.handshake_done = self.valid_client = True
-        return True
+        with self._gone_lock:  # a server stopping now must see an open websocket, to close it with 1001
+            if not self.gone:
+                self.send_raw(
+                    b"HTTP/1.1 101 Switching Protocols\r\n"
+                    b"Upgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\n"
+                    b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                self.handshake_done = self.valid_client = True
+        return self.valid_client
 
     def read_request_in_time(self):
         """:meth:`read_http_request`, raising ``socket.timeout`` if the whole request has not
@@ -234,19 +243,67 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
     # Messages.
 
     def serve_messages(self):
-        """Answer messages until the client closes, the server stops, or the protocol is broken."""
+        """Read messages until the client closes, the server stops, or the protocol is broken.
+
+        This thread keeps reading while a command runs, so pings (commands and
+        frames) and close frames are answered at once; every other message goes,
+        in order, to the connection's worker thread, which replies in order.
+        """
+        self.commands = queue.Queue()
+        self.worker = threading.Thread(target=self.work, name="liaison-worker-{}:{}".format(*self.client_address[:2]),
+                                       daemon=True)
+        self.worker.start()
+        try:
+            problem = self.read_requests()
+        finally:
+            self.commands.put(None)
+            self.worker.join()
+        if problem is not None:
+            self.send_close(problem.code, problem.reason)
+
+    def read_requests(self):
+        """Answer urgent requests and queue the others until the connection ends; return a FrameError that ended it."""
         while self.keep_alive:
             try:
                 message = self.read_message()
             except frames.FrameError as problem:
                 logger.info("closing connection from %s: %s %s", self.client_address, problem.code, problem.reason)
-                self.send_close(problem.code, problem.reason)
-                return
+                self.keep_alive = False
+                return problem
             if message is None:
+                self.peer_closed = True
+                return None
+            request = self.server.parse(message)
+            if self.server.is_urgent(request):
+                self.send_message(self.server.answer(request, self))
+            else:
+                self.commands.put(request)
+        return None
+
+    def work(self):
+        """Answer queued requests one by one (the worker thread) until the server closes the connection.
+
+        After ``stop`` from one of them, reply and close. Requests a client sent
+        before closing still run, though their replies cannot be sent.
+        """
+        while True:
+            request = self.commands.get()
+            if request is None:
                 return
-            self.send_message(self.server.handle_message(message))
-        if self.close_code is not None:
-            self.send_close(self.close_code, "server is stopping")
+            reply = self.server.answer(request, self)
+            if self.gone:
+                return
+            if self.peer_closed:
+                logger.debug("reply to %s not sent: the client closed the connection", self.client_address)
+                continue
+            try:
+                self.send_message(reply)
+            except OSError as problem:
+                logger.debug("reply to %s not sent: %s", self.client_address, problem)
+                continue
+            if self.close_code is not None:
+                self.going_away()
+                return
 
     def read_message(self):
         """Read frames until a whole message arrives; return it, or None once the client closed.
@@ -331,15 +388,23 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         self.close_code = 1001
 
     def going_away(self):
-        """Close this connection because the server stops (from another thread)."""
-        self.keep_alive = False
-        self.close_code = 1001
-        if self.valid_client:
-            self.send_close(1001, "server is stopping")
-        try:
-            self.request.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        """Close this connection because the server stops (from any thread; once).
+
+        Under the lock the handshake holds, so that a websocket opened meanwhile
+        still gets its close frame before this thread lets the connection end.
+        """
+        with self._gone_lock:
+            if self.gone:
+                return
+            self.gone = True
+            self.close_code = 1001
+            if self.valid_client and not self.peer_closed:
+                self.send_close(1001, "server is stopping")
+            self.keep_alive = False
+            try:
+                self.request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 405: "Method Not Allowed",
@@ -371,9 +436,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE, allow_origin=(),
-                 token=None, allow_import=None, max_clients=DEFAULT_MAX_CLIENTS, handshake_timeout=HANDSHAKE_TIMEOUT):
-        Liaison.__init__(self, companion)
+    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE, dispatcher=None,
+                 allow_origin=(), token=None, allow_import=None, max_clients=DEFAULT_MAX_CLIENTS,
+                 handshake_timeout=HANDSHAKE_TIMEOUT):
+        Liaison.__init__(self, companion, dispatcher)
         if allow_import is not None:
             self.companion.resolver.import_policy = ImportPolicy(allow_import)
         self.max_size = max_size
@@ -383,9 +449,11 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         self.handshake_timeout = handshake_timeout
         self._clients_lock = threading.Lock()
         self._handlers = set()
+        self._client_threads = []
         self._serve_lock = threading.Lock()
         self._serving = False
         self._serve_thread = None
+        self._background = None
         self._stopping = False
         self._stop_lock = threading.Lock()
         self._closed = False
@@ -409,14 +477,25 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         logger.info("listening on %s:%s", *self.server_address[:2])
         super().serve_forever(poll_interval)
 
+    def serve_in_thread(self):
+        """Serve on a new daemon thread and return that thread; the server already listens.
+
+        :meth:`stop` (from any thread) ends it and waits for it.
+        """
+        thread = threading.Thread(target=self.serve_forever, name="liaison-server", daemon=True)
+        self._background = thread
+        thread.start()
+        return thread
+
     def shutdown(self):
         """Make :meth:`serve_forever` return; safe from any thread and when it is not running.
 
         Called from inside a command, the calling client still gets its reply
         before its connection closes.
         """
+        caller = self.current_client()
         for handler in self._tracked():
-            if handler.thread is threading.current_thread():
+            if handler is caller:
                 handler.close_after_reply()
         with self._serve_lock:
             self._stopping = True
@@ -431,41 +510,67 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     def stop(self):
         """Stop serving, close every client connection and release the port.
 
-        Idempotent and thread-safe. From inside a command, the calling client
-        gets its reply before its connection closes. Waits up to ``STOP_TIMEOUT``
-        seconds for client threads, since a command may never return.
+        Idempotent and thread-safe. Returns once the port is released and every
+        client thread has ended, waiting at most ``STOP_TIMEOUT`` seconds since
+        a command may never return. From inside a command, the calling client
+        gets its reply before its connection closes, and client threads are not
+        waited for: they may be waiting for the caller's command to end.
         """
         self.shutdown()
         self.server_close()
+        background = self._background
+        if background is not None and background is not threading.current_thread():
+            background.join()
 
     def server_close(self):
         """Release the port and close every connection, then wait for client threads."""
         current = threading.current_thread()
+        caller = self.current_client()
         with self._stop_lock:
             if not self._closed:
                 self._closed = True
                 self._stopping = True
                 super().server_close()
                 for handler in self._tracked():
-                    if handler.thread is current:
+                    if handler is caller:
                         handler.close_after_reply()
                     elif handler.close_code is None:
                         handler.going_away()
+        self.cancel_pending()
+        if caller is not None:
+            return  # Its command holds the Companion: commands of other clients cannot end before it does.
+        with self._clients_lock:
+            threads = [thread for thread in self._client_threads if thread is not current]
         deadline = time.monotonic() + STOP_TIMEOUT
-        for handler in self._tracked():
-            if handler.thread is not current:
-                handler.thread.join(max(0.0, deadline - time.monotonic()))
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def __exit__(self, *exc_info):
         self.stop()
 
     # Connections, tracked from any thread.
 
+    def process_request(self, request, client_address):
+        """Serve a new connection on its own thread, which :meth:`stop` knows of from the moment it starts.
+
+        The thread ends after the connection's worker thread, so waiting for it waits for both.
+        """
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="liaison-client-{}:{}".format(*client_address[:2]), daemon=True)
+        with self._clients_lock:
+            self._client_threads = [known for known in self._client_threads if known.is_alive()]
+            self._client_threads.append(thread)
+            thread.start()
+
     def track(self, handler):
-        """Remember a connection; return how many are open, this one included."""
+        """Remember a connection until it ends and return how many are open, this one included;
+        one that starts while the server stops is closed at once."""
         with self._clients_lock:
             self._handlers.add(handler)
-            return len(self._handlers)
+            count = len(self._handlers)
+        if self._closed:
+            handler.going_away()
+        return count
 
     def untrack(self, handler):
         with self._clients_lock:
@@ -493,6 +598,22 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         if client is not None:
             logger.info("client %s disconnected", client["id"])
             self.client_left(client, self)
+
+    def connected_clients(self):
+        """The handlers of the open websocket connections, for :meth:`send`."""
+        with self._clients_lock:
+            return [client["handler"] for client in self.clients]
+
+    def deliver(self, client, payload):
+        """Send *payload* to the connection *client* (a handler); False if it is closed."""
+        if client.peer_closed or client.gone:
+            return False
+        try:
+            client.send_message(payload)
+        except OSError as problem:
+            logger.debug("event for %s not sent: %s", client.client_address, problem)
+            return False
+        return True
 
     def _multicast(self, msg):
         with self._clients_lock:

@@ -42,7 +42,7 @@ def _positive(text):
 
 def main(argv=None):
     """Parse the command line, serve, and return the exit code."""
-    parser = cli.argument_parser("python -m liaison.websocket", __doc__.split(":", 1)[1].strip(),
+    parser = cli.argument_parser("python -m liaison.websocket", __doc__.split("``: ", 1)[1].strip(),
                                  "localhost:8001")
     add_security_arguments(parser)
     options = parser.parse_args(argv)
@@ -55,7 +55,7 @@ def main(argv=None):
     except OSError as problem:
         sys.stderr.write("liaison: cannot listen on {}:{}: {}\n".format(host, port, problem.strerror or problem))
         return 1
-    return cli.serve(server, host)
+    return cli.serve(server, host, watch_parent=not options.no_parent_watch)
 
 
 if __name__ == "__main__":

@@ -78,16 +78,11 @@ test("events reach the listeners before the reply", async () => {
   await client.close();
 });
 
-test("run liaison.send reaches onEvent (server push, issue 6)", async (t) => {
+test("run liaison.send reaches onEvent before the reply", async () => {
   const client = await connect(server.url, { WebSocket });
-  if (!(await client.exists("liaison.send"))) {
-    t.skip("needs server push, WebsocketLiaison.send (issue 6), which is not merged yet");
-    await client.close();
-    return;
-  }
   const seen = [];
   client.onEvent((data) => seen.push(data));
-  assert.equal(await client.run("liaison.send", [{ hello: [1, 2] }]), null);
+  assert.ok((await client.run("liaison.send", [{ hello: [1, 2] }])) >= 1);
   assert.deepEqual(seen, [{ hello: [1, 2] }]);
   await client.close();
 });

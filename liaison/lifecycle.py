@@ -1,0 +1,96 @@
+"""Keeping a served process a good citizen: stop on signals, and when the parent process dies.
+
+A frontend that starts ``python -m liaison.<transport>`` may crash; the server
+must not outlive it holding the port.
+"""
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+__all__ = ["watch_parent", "handle_signals", "PARENT_POLL"]
+
+logger = logging.getLogger("liaison")
+
+#: Seconds between checks that the parent process is alive (POSIX).
+PARENT_POLL = 0.5
+
+_SYNCHRONIZE = 0x00100000
+_INFINITE = 0xFFFFFFFF
+
+
+def watch_parent(on_exit):
+    """Call ``on_exit()`` from a daemon thread once the parent of this process has died.
+
+    POSIX: the parent id changes when the parent dies (the orphan is adopted).
+    Windows: wait on a handle to the parent, opened now so a reused id cannot fool it.
+    """
+    parent = os.getppid()
+    if os.name == "nt":
+        handle = _open_process(parent)
+        if handle is None:
+            logger.warning("cannot watch parent process %s; run with --no-parent-watch to silence this", parent)
+            return None
+        target, args = _wait_for_handle, (handle, parent, on_exit)
+    else:
+        target, args = _poll_parent, (parent, on_exit)
+    thread = threading.Thread(target=target, args=args, name="liaison-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _poll_parent(parent, on_exit):
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    logger.info("parent process %s died; stopping", parent)
+    on_exit()
+
+
+def _kernel32():
+    import ctypes
+    from ctypes import wintypes
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.WaitForSingleObject.argtypes = (wintypes.HANDLE, wintypes.DWORD)
+    kernel32.WaitForSingleObject.restype = wintypes.DWORD
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    return kernel32
+
+
+def _open_process(pid):
+    """A Windows handle to process *pid* that can be waited on, or None."""
+    return _kernel32().OpenProcess(_SYNCHRONIZE, False, pid) or None
+
+
+def _wait_for_handle(handle, parent, on_exit):
+    kernel32 = _kernel32()
+    kernel32.WaitForSingleObject(handle, _INFINITE)
+    kernel32.CloseHandle(handle)
+    logger.info("parent process %s died; stopping", parent)
+    on_exit()
+
+
+def handle_signals(on_stop):
+    """Call ``on_stop()`` on SIGINT, SIGTERM or (Windows) CTRL_BREAK; exit at once on a second one.
+
+    Return a function to call once stopping has begun for another reason, so
+    that from then on a signal also exits at once: shutdown is stuck.
+    """
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        if stopping.is_set():
+            sys.stderr.write("liaison: signal {} while stopping; exiting at once\n".format(signum))
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        stopping.set()
+        logger.info("stopping on signal %s", signum)
+        on_stop()
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+    return stopping.set

@@ -90,11 +90,12 @@ class Liaison(Target):
     def payload_in(self, values):
         return self.request("run", "builtins:len", values), len(values)
 
-    def prepare_out(self, ws, text):
-        """Store *text* on the server (untimed); return the request that gets it back."""
-        ws.send(self.request("store", "blob", text))
-        ws.recv()
-        return self.request("get", "blob"), text
+    def prepare_out(self, ws, size):
+        """Build a string of *size* bytes on the server (untimed); return the request that gets it back."""
+        pattern = string_of_size(1000)
+        ws.send(self.request("init", "blob", "operator:mul", pattern, size // 1000))
+        assert json.loads(ws.recv())["tag"] == "response"
+        return self.request("get", "blob"), pattern * (size // 1000)
 
 
 class Echo(Target):
@@ -112,8 +113,8 @@ class Echo(Target):
     def payload_in(self, values):
         return self.request("run", "builtins:len", values), None
 
-    def prepare_out(self, ws, text):
-        return json.dumps({"response": text, "tag": "response"}), None
+    def prepare_out(self, ws, size):
+        return json.dumps({"response": string_of_size(size), "tag": "response"}), None
 
 
 def open_client(url):
@@ -202,10 +203,9 @@ def measure_in(target, server, argument):
 
 def measure_out(target, server, size):
     """MB/s of getting a *size*-byte string reply (``get`` of a stored string)."""
-    text = string_of_size(size)
     rates = []
     with open_client(server.url) as ws:
-        message, expected = target.prepare_out(ws, text)
+        message, expected = target.prepare_out(ws, size)
         for _ in range(RUNS):
             started = time.perf_counter()
             ws.send(message)

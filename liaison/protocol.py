@@ -114,7 +114,9 @@ def response(result, request):
         payload = dumps(result)
     except Exception as problem:
         return error(problem, request)
-    return _utf8(_envelope("response", payload, "response", request.raw))
+    text = _envelope("response", payload, "response", request.raw)
+    del payload  # a large result would otherwise be held twice while the UTF-8 copy is made
+    return _utf8(text)
 
 
 def error(problem, request=None):

@@ -7,6 +7,7 @@ several runs. The baselines are an echo server on unmodified ``websocket-server`
 and one on the ``websockets`` package's threaded server; they echo the very
 messages liaison is sent, so a large payload crosses twice there, once here.
 """
+import contextlib
 import json
 import math
 import os
@@ -145,34 +146,42 @@ def measure_throughput(target, server, connections):
     """Replies per second from *connections* clients sending requests in turn; and replies lost or wrong."""
     per_connection = REQUESTS // connections
     bad = [0] * connections
-    clients = [open_client(server.url) for _ in range(connections)]
-    barrier = threading.Barrier(connections + 1)
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(open_client(server.url)) for _ in range(connections)]
+        elapsed = run_clients(clients, lambda index, ws: work(target, ws, index, per_connection, bad))
+    return per_connection * connections / elapsed, sum(bad)
 
-    def work(index):
-        ws = clients[index]
+
+def run_clients(clients, work):
+    """Run *work* on every client at once, from a common start; return the seconds until all are done."""
+    barrier = threading.Barrier(len(clients) + 1)
+
+    def start_together(index, ws):
         barrier.wait()
-        for number in range(per_connection):
-            message, expected = target.small(index * per_connection + number)
-            ws.send(message)
-            try:
-                reply = ws.recv(timeout=30)
-            except TimeoutError:
-                bad[index] += per_connection - number
-                return
-            if not target.check(message, expected, reply):
-                bad[index] += 1
+        work(index, ws)
 
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(connections)]
+    threads = [threading.Thread(target=start_together, args=(index, ws)) for index, ws in enumerate(clients)]
     for thread in threads:
         thread.start()
     barrier.wait()
     started = time.perf_counter()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    for ws in clients:
-        ws.close()
-    return per_connection * connections / elapsed, sum(bad)
+    return time.perf_counter() - started
+
+
+def work(target, ws, index, count, bad):
+    """Send *count* small requests in turn on *ws*, counting replies lost or wrong in ``bad[index]``."""
+    for number in range(count):
+        message, expected = target.small(index * count + number)
+        ws.send(message)
+        try:
+            reply = ws.recv(timeout=30)
+        except TimeoutError:
+            bad[index] += count - number
+            return
+        if not target.check(message, expected, reply):
+            bad[index] += 1
 
 
 def floats_of_size(size):

@@ -4,6 +4,8 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 
 import numpy
 import pytest
@@ -22,10 +24,11 @@ def mask_payload(payload, mask):
 
 
 class RawClient:
-    """A websocket client that writes frames byte by byte as a test builds them."""
+    """A websocket client that writes frames byte by byte as a test builds them, to a server or a port."""
 
     def __init__(self, server):
-        self.sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=30)
+        port = server if isinstance(server, int) else server.server_address[1]
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.file = self.sock.makefile("rb")
         key = base64.b64encode(os.urandom(16))
         self.sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -288,3 +291,27 @@ def test_websocket_client_answers_pings_and_stays(make_server, connect):
         opcode, frame = client.ws.recv_data_frame(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_PING
     assert client.call("ping") == "pong"
+
+
+def test_command_line_max_size_and_ping_interval(cli, raw):
+    server = cli("127.0.0.1:0", "--max-size", "100", "--ping-interval", "0.1")
+    _, port = server.wait_started()
+    client = raw(port)
+    client.send_frame(TEXT, b" " * 101)
+    client.expect_close(1009)
+    silent = raw(port)
+    assert silent.recv_frame()[:2] == (True, PING)
+    assert silent.file.read(1) == b""
+    assert still_serving(port, raw)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--max-size", "0"), ("--max-size", "1.5"), ("--ping-interval", "-1"), ("--ping-interval", "nan"),
+    ("--ping-interval", "inf"),
+])
+def test_command_line_refuses_sizes_and_intervals_that_are_not_positive(option, value):
+    process = subprocess.Popen([sys.executable, "-m", "liaison.websocket", option, value],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 2 and out == b""
+    assert "is not a finite positive number" in err.decode()

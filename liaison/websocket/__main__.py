@@ -34,7 +34,7 @@ def _positive(kind):
         except ValueError:
             value = 0
         if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError("{!r} is not a positive number".format(text))
+            raise argparse.ArgumentTypeError("{!r} is not a finite positive number".format(text))
         return value
     return convert
 

@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from .companion import Companion, CommandError  # noqa: E402
-from .resolve import ResolveError  # noqa: E402
+from .resolve import PolicyError, ResolveError  # noqa: E402
+from .remote import RemoteError  # noqa: E402
 
-__all__ = ["Companion", "CommandError", "ResolveError", "__version__"]
+__all__ = ["Companion", "CommandError", "PolicyError", "ResolveError", "RemoteError", "__version__"]

@@ -39,11 +39,12 @@ class Companion:
         "ping": "ping",
     }
 
-    def __init__(self, namespace=None):
+    def __init__(self, namespace=None, allow_import=None):
+        """*allow_import*: module prefixes targets may import from (None: any); see :class:`Resolver`."""
         self.namespace = {"companion": self}
         if namespace:
             self.namespace.update(namespace)
-        self.resolver = Resolver(self.namespace)
+        self.resolver = Resolver(self.namespace, allow_import)
         self.lock = threading.Lock()
         self._signatures = {}
 

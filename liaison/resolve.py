@@ -6,8 +6,12 @@ index steps, and each step is taken with ``getattr`` or ``[]``.
 import importlib
 import json
 import re
+import sys
+import types
 
-__all__ = ["ResolveError", "Resolver", "parse_path"]
+from .security import ImportPolicy
+
+__all__ = ["PolicyError", "ResolveError", "Resolver", "parse_path"]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _STEP = re.compile(
@@ -21,6 +25,10 @@ _MODULE = re.compile(_NAME + r"(?:\." + _NAME + r")*\Z")
 
 class ResolveError(LookupError):
     """A target string that does not point to an object; the message names the failing part."""
+
+
+class PolicyError(ResolveError):
+    """A target the import policy refuses: a module outside the allowed trees, or a ``_`` name."""
 
 
 def parse_path(path):
@@ -65,10 +73,16 @@ def _describe(prefix, steps):
 
 
 class Resolver:
-    """Resolve targets against a namespace (a dict), falling back to importable modules."""
+    """Resolve targets against a namespace (a dict), falling back to importable modules.
 
-    def __init__(self, namespace):
+    With *allow_import* (module prefixes), targets may import only modules in
+    those trees and may not take attributes whose names start with ``_``; see
+    :class:`~liaison.security.ImportPolicy`. ``None`` allows everything.
+    """
+
+    def __init__(self, namespace, allow_import=None):
         self.namespace = namespace
+        self.import_policy = None if allow_import is None else ImportPolicy(allow_import)
 
     def resolve(self, target):
         """Return the object *target* points to, or raise :class:`ResolveError`."""
@@ -108,6 +122,8 @@ class Resolver:
 
     def import_module(self, name):
         """Import a module by its dotted name, with an error that says which module is missing."""
+        if self.import_policy is not None and not self.import_policy.allows_module(name):
+            raise self._refused_module(name)
         try:
             return importlib.import_module(name)
         except ModuleNotFoundError as error:
@@ -122,19 +138,51 @@ class Resolver:
     def step(self, obj, kind, value, where):
         """One attribute or item access, with an error naming *where* it failed."""
         if kind == "attr":
+            if self.import_policy is not None and not self.import_policy.allows_attribute(value):
+                raise PolicyError("cannot resolve {}: the import policy refuses names starting with '_'".format(
+                    where))
             try:
-                return getattr(obj, value)
+                found = getattr(obj, value)
             except AttributeError:
                 raise ResolveError("cannot resolve {}: {} has no attribute {!r}".format(
                     where, _type_name(obj), value))
-        try:
-            return obj[value]
-        except (LookupError, TypeError) as error:
-            raise ResolveError("cannot resolve {}: {} has no item {!r} ({}: {})".format(
-                where, _type_name(obj), value, type(error).__name__, error))
+        else:
+            try:
+                found = obj[value]
+            except (LookupError, TypeError) as error:
+                raise ResolveError("cannot resolve {}: {} has no item {!r} ({}: {})".format(
+                    where, _type_name(obj), value, type(error).__name__, error))
+        if self.import_policy is not None and isinstance(found, types.ModuleType):
+            self._check_reached_module(obj, value, found, where)
+        return found
+
+    def _check_reached_module(self, parent, attr, module, where):
+        """Refuse a module reached through another object (``json:os``) unless it is in an allowed tree.
+
+        A submodule counts under its import name, so ``os:path`` is ``os.path``, not ``posixpath``.
+        """
+        names = [getattr(module, "__name__", None)]
+        if isinstance(parent, types.ModuleType):
+            alias = "{}.{}".format(parent.__name__, attr)
+            if sys.modules.get(alias) is module:
+                names.append(alias)
+        if not any(isinstance(name, str) and self.import_policy.allows_module(name) for name in names):
+            raise PolicyError("cannot resolve {}: it is module {!r}, outside the allowed module trees {}".format(
+                where, names[-1], self.import_policy.describe()))
+
+    def _refused_module(self, name):
+        """The error for a module outside the allowed trees."""
+        return PolicyError("importing {!r} is refused: targets may import only from the module trees {}".format(
+            name, self.import_policy.describe()))
 
     def _resolve_dotted(self, target, root, steps):
-        """Resolve like ``pkgutil.resolve_name``: the longest importable module prefix, then attributes."""
+        """Resolve like ``pkgutil.resolve_name``: the longest importable module prefix, then attributes.
+
+        Under an import policy, only allowed modules and the packages above them are imported.
+        """
+        policy = self.import_policy
+        if policy is not None and not (policy.allows_module(root) or policy.leads_to_allowed(root)):
+            raise self._refused_module(root)
         try:
             obj = importlib.import_module(root)
         except ModuleNotFoundError as error:
@@ -148,6 +196,8 @@ class Resolver:
             if kind != "attr":
                 break
             candidate = module_name + "." + value
+            if policy is not None and not (policy.allows_module(candidate) or policy.leads_to_allowed(candidate)):
+                break
             try:
                 obj = importlib.import_module(candidate)
             except ModuleNotFoundError as error:
@@ -156,6 +206,8 @@ class Resolver:
                 break
             module_name = candidate
             taken += 1
+        if policy is not None and not policy.allows_module(module_name):
+            raise self._refused_module(module_name)
         return self.walk(obj, module_name, steps[taken:])
 
 

@@ -314,4 +314,4 @@ def test_command_line_refuses_sizes_and_intervals_that_are_not_positive(option, 
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 2 and out == b""
-    assert "is not a finite positive number" in err.decode()
+    assert "positive" in err.decode()

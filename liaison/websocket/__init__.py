@@ -12,6 +12,8 @@ import socket
 import threading
 import time
 
+from ..security import DEFAULT_MAX_CLIENTS, ImportPolicy, host_allowed, is_loopback, origin_allowed, \
+    token_presented
 from ..server import Liaison
 from . import frames
 
@@ -46,6 +48,9 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 #: Seconds ``stop()`` waits for client threads (a command may never return).
 STOP_TIMEOUT = 5.0
 
+#: Seconds a client has to send its whole opening handshake before it is dropped.
+HANDSHAKE_TIMEOUT = 10.0
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_LINE = 8192
 _MAX_HEADERS = 100
@@ -76,7 +81,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.thread = threading.current_thread()
         self.close_code = None
-        self.server.track(self)
+        self.connection_number = self.server.track(self)
 
     def handle(self):
         try:
@@ -101,12 +106,16 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
     def handshake(self):
         """Read the HTTP upgrade request and answer it; return whether a websocket is open."""
         try:
-            path, headers = self.read_http_request()
+            path, headers = self.read_request_in_time()
             self.check_request(path, headers)
         except HandshakeError as refusal:
             logger.warning("refused a connection from %s: %s %s",
                            self.client_address[0], refusal.status, refusal.reason)
             self.refuse(refusal)
+            return False
+        except socket.timeout:
+            logger.warning("dropped a connection from %s: no complete handshake within %s s",
+                           self.client_address[0], self.server.handshake_timeout)
             return False
         accept = base64.b64encode(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest())
         self.send_raw(
@@ -117,9 +126,37 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         self.handshake_done = self.valid_client = True
         return True
 
+    def read_request_in_time(self):
+        """:meth:`read_http_request`, raising ``socket.timeout`` if the whole request has not
+        arrived within the server's ``handshake_timeout``, so that a slow client cannot hold this thread."""
+        self.handshake_deadline = time.monotonic() + self.server.handshake_timeout
+        blocking = self.request.gettimeout()
+        try:
+            return self.read_http_request()
+        finally:
+            self.request.settimeout(blocking)
+
+    def read_request_line(self):
+        """One line of the request, at most one byte over the limit, by the handshake deadline
+        however slowly its bytes come."""
+        line = b""
+        while len(line) <= _MAX_HEADER_LINE:
+            remaining = self.handshake_deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("handshake deadline passed")
+            self.request.settimeout(remaining)
+            buffered = self.rfile.peek(1)[:_MAX_HEADER_LINE + 1 - len(line)]
+            if not buffered:
+                break
+            end = buffered.find(b"\n")
+            line += self.rfile.read(len(buffered) if end < 0 else end + 1)
+            if end >= 0:
+                break
+        return line
+
     def read_http_request(self):
         """Read the request line and headers; return the path and a dict of lower-case headers."""
-        line = self.rfile.readline(_MAX_HEADER_LINE + 1)
+        line = self.read_request_line()
         if not line:
             raise frames.ConnectionClosed("connection closed before the handshake")
         parts = line.decode("latin-1").split()
@@ -131,9 +168,11 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
                                  (("Allow", "GET"),))
         headers = {}
         for _ in range(_MAX_HEADERS + 1):
-            line = self.rfile.readline(_MAX_HEADER_LINE + 1)
+            line = self.read_request_line()
             if len(line) > _MAX_HEADER_LINE:
                 raise HandshakeError(431, "header line too long")
+            if not line:
+                raise frames.ConnectionClosed("connection closed during the handshake")
             text = line.decode("latin-1").strip()
             if not text:
                 return path, headers
@@ -147,6 +186,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
 
     def check_request(self, path, headers):
         """Raise :class:`HandshakeError` unless *headers* ask for a version 13 websocket."""
+        self.check_access(path, headers)
         if "websocket" not in _tokens(headers.get("upgrade", "")):
             raise HandshakeError(426, "this is a websocket server; send Upgrade: websocket",
                                  (("Upgrade", "websocket"),))
@@ -161,6 +201,24 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             key = b""
         if len(key) != 16:
             raise HandshakeError(400, "missing or malformed Sec-WebSocket-Key")
+
+    def check_access(self, path, headers):
+        """Raise :class:`HandshakeError` unless there is room for this client and it may connect:
+        its Host is this machine (against DNS rebinding; browsers always send one), its page's Origin is
+        allowed, and it has the token."""
+        server = self.server
+        if self.connection_number > server.max_clients:
+            raise HandshakeError(503, "too many connections (at most {}); try again later".format(server.max_clients))
+        if "host" in headers and not host_allowed(headers["host"], server.host, server.server_address[0]):
+            raise HandshakeError(403, "Host {!r} is not this server (DNS rebinding?); connect to localhost or "
+                                      "the address the server was started on".format(headers["host"][:100]))
+        origin = headers.get("origin")
+        if not origin_allowed(origin, server.allow_origin):
+            raise HandshakeError(403, "Origin {!r} is not allowed; start the server with --allow-origin "
+                                      "ORIGIN to allow that page".format(origin[:100]))
+        if server.token is not None and not token_presented(server.token, path, headers.get("authorization")):
+            raise HandshakeError(401, "missing or wrong token; put it in the URL as ?token=... or send "
+                                      "Authorization: Bearer ...", (("WWW-Authenticate", "Bearer"),))
 
     def refuse(self, refusal):
         """Answer a refused handshake with a plain-text HTTP error."""
@@ -347,14 +405,33 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     also closes every connection and releases the port, and ``with`` stops it
     on exit. Each client runs on its own thread; the Companion's lock keeps
     commands from running at once.
+
+    Who may connect (see README.rst, "Security"): *allow_origin* adds browser
+    origins to the loopback ones (``"*"``: all); *token*, if given, must be
+    presented as ``?token=`` or ``Authorization: Bearer``; at most
+    *max_clients* connections are open at once; a handshake must arrive within
+    *handshake_timeout* seconds. *allow_import* sets the Companion's import
+    policy (module prefixes targets may import; None leaves it as it is).
+
+    A message over *max_size* bytes closes its connection with code 1009.
+    With *ping_interval* (seconds), every client is pinged that often and
+    dropped if it sent nothing since the last ping while the server waited.
     """
 
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE, ping_interval=None):
+    def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE, allow_origin=(),
+                 token=None, allow_import=None, max_clients=DEFAULT_MAX_CLIENTS, handshake_timeout=HANDSHAKE_TIMEOUT,
+                 ping_interval=None):
         Liaison.__init__(self, companion)
+        if allow_import is not None:
+            self.companion.resolver.import_policy = ImportPolicy(allow_import)
         self.max_size = max_size
+        self.allow_origin = tuple(allow_origin)
+        self.token = token or None
+        self.max_clients = max_clients
+        self.handshake_timeout = handshake_timeout
         self.ping_interval = ping_interval
         self._pinger_stop = threading.Event()
         self._clients_lock = threading.Lock()
@@ -368,6 +445,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         websocket_server.WebsocketServer.__init__(self, host, port)
         self.RequestHandlerClass = LiaisonHandler
+        if not is_loopback(self.server_address[0]):
+            logger.warning("listening on %s, which is reachable from the network: whoever connects can run "
+                           "Python code in this process%s", self.server_address[0],
+                           "" if self.token else "; set LIAISON_TOKEN or --token to require a token")
 
     # Serving and stopping.
 
@@ -443,8 +524,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     # Connections, tracked from any thread.
 
     def track(self, handler):
+        """Remember a connection; return how many are open, this one included."""
         with self._clients_lock:
             self._handlers.add(handler)
+            return len(self._handlers)
 
     def untrack(self, handler):
         with self._clients_lock:

@@ -52,8 +52,7 @@ class RawClient:
             mask = os.urandom(4)
             head += mask
             payload = mask_payload(payload, mask)
-        self.sock.sendall(bytes(head))
-        self.sock.sendall(payload)
+        self.sock.sendall(bytes(head) + payload)
 
     def recv_frame(self):
         """Read one server frame: ``(fin, opcode, payload)``."""
@@ -259,7 +258,7 @@ def next_non_ping(client, answer):
 
 
 def test_client_that_never_answers_pings_is_dropped(make_server, raw):
-    server = make_server(ping_interval=0.1)
+    server = make_server(ping_interval=0.3)
     client = raw(server)
     assert client.recv_frame()[:2] == (True, PING)
     assert client.file.read(1) == b""
@@ -267,9 +266,9 @@ def test_client_that_never_answers_pings_is_dropped(make_server, raw):
 
 
 def test_client_that_answers_pings_stays(make_server, raw):
-    server = make_server(ping_interval=0.05)
+    server = make_server(ping_interval=0.2)
     client = raw(server)
-    for _ in range(5):
+    for _ in range(3):
         fin, opcode, payload = client.recv_frame()
         assert (fin, opcode) == (True, PING)
         client.send_frame(PONG, payload)
@@ -278,23 +277,23 @@ def test_client_that_answers_pings_stays(make_server, raw):
 
 
 def test_long_command_does_not_count_against_a_silent_client(make_server, raw):
-    server = make_server(ping_interval=0.05)
+    server = make_server(ping_interval=0.2)
     client = raw(server)
-    client.send_frame(TEXT, json.dumps({"command": {"command": "run", "args": ["time:sleep", 0.5]}}).encode())
+    client.send_frame(TEXT, json.dumps({"command": {"command": "run", "args": ["time:sleep", 0.7]}}).encode())
     assert json.loads(next_non_ping(client, answer=False)[2])["tag"] == "response"
 
 
 def test_websocket_client_answers_pings_and_stays(make_server, connect):
-    server = make_server(ping_interval=0.05)
+    server = make_server(ping_interval=0.2)
     client = connect(server)
-    for _ in range(5):
+    for _ in range(3):
         opcode, frame = client.ws.recv_data_frame(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_PING
     assert client.call("ping") == "pong"
 
 
 def test_command_line_max_size_and_ping_interval(cli, raw):
-    server = cli("127.0.0.1:0", "--max-size", "100", "--ping-interval", "0.1")
+    server = cli("127.0.0.1:0", "--max-size", "100", "--ping-interval", "0.3")
     _, port = server.wait_started()
     client = raw(port)
     client.send_frame(TEXT, b" " * 101)

@@ -11,6 +11,10 @@ from .resolve import Resolver
 __all__ = ["Companion", "CommandError"]
 
 
+#: JSON value types that never hold a ``"$path"``; lists of only these are passed on untouched, at C speed.
+_SCALARS = frozenset((int, float, bool, type(None)))
+
+
 class CommandError(ValueError):
     """A request the Companion cannot carry out as asked: unknown command or bad arguments."""
 
@@ -42,6 +46,7 @@ class Companion:
             self.namespace.update(namespace)
         self.resolver = Resolver(self.namespace, allow_import)
         self.lock = threading.Lock()
+        self._signatures = {}
 
     def dispatch(self, command, args=(), kwargs=None):
         """Run protocol command *command* with its arguments and return its result.
@@ -61,10 +66,17 @@ class Companion:
     def call(self, method, command, args, kwargs):
         """Call *method*, first checking the arguments fit so that a mistake is reported by name."""
         try:
-            inspect.signature(method).bind(*args, **kwargs)
+            self._signature(command, method).bind(*args, **kwargs)
         except TypeError as error:
             raise CommandError("{}: {}; usage: {}".format(command, error, self.usage(command)))
         return method(*args, **kwargs)
+
+    def _signature(self, command, method):
+        """The signature of *command*'s method, worked out once: ``inspect.signature`` is slow."""
+        signature = self._signatures.get(command)
+        if signature is None:
+            signature = self._signatures[command] = inspect.signature(method)
+        return signature
 
     def usage(self, command):
         """A one-line description of *command*'s arguments, for error messages."""
@@ -85,6 +97,8 @@ class Companion:
                 return self.resolver.resolve_name(value[1:])
             return value
         if isinstance(value, list):
+            if _SCALARS.issuperset(map(type, value)):
+                return value
             return [self.substitute(item) for item in value]
         if isinstance(value, dict):
             return {key: self.substitute(item) for key, item in value.items()}

@@ -29,7 +29,7 @@ _ROUTINES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
 def dumps(obj):
     """Encode *obj* as strict JSON text, converting what JSON cannot hold (see the module doc)."""
     try:
-        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_convert)
+        return _ENCODER.encode(obj)
     except (ValueError, TypeError):
         # NaN somewhere, non-string keys or a cycle: take the slow, thorough path.
         return json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False)
@@ -91,6 +91,10 @@ def _convert(obj):
     if isinstance(obj, BaseException):
         return error_object(obj)
     return str(obj)
+
+
+#: One encoder for every reply: building an encoder per call costs more than encoding a small result.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_convert)
 
 
 def _object_url(obj):

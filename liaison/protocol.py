@@ -53,10 +53,14 @@ def decode(message):
         raise ProtocolError("message is not valid UTF-8: {}".format(problem))
 
 
+#: One decoder for every request: building a decoder per call costs more than parsing a small request.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def loads(text):
     """Parse strict JSON text, with errors that say what went wrong."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except RecursionError:
         raise ProtocolError("message is nested too deeply to parse")
     except ValueError as problem:
@@ -110,7 +114,9 @@ def response(result, request):
         payload = dumps(result)
     except Exception as problem:
         return error(problem, request)
-    return _utf8(_envelope("response", payload, "response", request.raw))
+    text = _envelope("response", payload, "response", request.raw)
+    del payload  # a large result would otherwise be held twice while the UTF-8 copy is made
+    return _utf8(text)
 
 
 def error(problem, request=None):

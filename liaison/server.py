@@ -67,6 +67,8 @@ class Liaison:
             logger.debug("%s failed after %.3f s: %r", request.command, time.perf_counter() - started, problem)
             return protocol.error(problem, request)
         logger.debug("%s took %.3f s", request.command, time.perf_counter() - started)
+        # The parsed arguments may be as large as the message: free them before the reply is built.
+        request.args = request.kwargs = None
         return protocol.response(result, request)
 
     def handle_message(self, message, client=None):

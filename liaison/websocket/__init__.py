@@ -316,11 +316,13 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         size = 0
         opcode = None
         while True:
+            self.wait_for_frame()
             fin, frame_opcode, payload = frames.read_frame(self.rfile, max_size - size)
             if frame_opcode == frames.PING:
                 self.send_frame(frames.PONG, payload)
                 continue
             if frame_opcode == frames.PONG:
+                self.ping_sent = None
                 continue
             if frame_opcode == frames.CLOSE:
                 code = frames.parse_close(payload)
@@ -339,11 +341,55 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
                 break
         data = fragments[0] if len(fragments) == 1 else b"".join(fragments)
         if opcode == frames.BINARY:
-            return data
+            return bytes(data)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise frames.FrameError(1007, "text message is not valid UTF-8")
+
+    def wait_for_frame(self):
+        """Block until the next frame starts to arrive, noting the wait for :meth:`keepalive`."""
+        self.waiting_since = time.monotonic()
+        try:
+            self.rfile.peek(1)
+        finally:
+            self.waiting_since = None
+
+    # Server pings, sent by the server's pinger thread.
+
+    #: When the server started waiting for this client's next frame (None while it is busy).
+    waiting_since = None
+    #: When the unanswered ping was sent (None once a pong arrives).
+    ping_sent = None
+
+    def keepalive(self):
+        """Ping the client, or drop it if it sent nothing since the last ping while the server waited.
+
+        Clients are only judged while the reader waits for a frame, so a large
+        message in transit never gets a client dropped. The reader keeps reading
+        while a command runs, so a client must answer pings then too, as every
+        websocket library does on its own.
+        """
+        waiting_since, ping_sent = self.waiting_since, self.ping_sent
+        if not self.valid_client or waiting_since is None:
+            return
+        if ping_sent is not None and ping_sent >= waiting_since:
+            logger.info("dropping the connection from %s: no answer to a ping within %s s",
+                        self.client_address, self.server.ping_interval)
+            self.keep_alive = False
+            try:
+                self.request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if self._send_lock.acquire(blocking=False):
+            try:
+                self.ping_sent = time.monotonic()
+                self.request.sendall(frames.header(frames.PING, 0))
+            except OSError:
+                pass
+            finally:
+                self._send_lock.release()
 
     # Sending: every write goes through sendall under the connection's send lock.
 
@@ -367,9 +413,11 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         self.send_frame(frames.TEXT, message.encode("utf-8") if isinstance(message, str) else message)
 
     def send_text(self, message, opcode=frames.TEXT):
+        """websocket-server's way to send a message with *opcode*."""
         self.send_frame(opcode, message.encode("utf-8") if isinstance(message, str) else message)
 
     def send_pong(self, message):
+        """Answer a ping with *message* as the payload."""
         self.send_frame(frames.PONG, message.encode("utf-8") if isinstance(message, str) else message)
 
     def send_close(self, status=1000, reason=b""):
@@ -431,6 +479,10 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     *max_clients* connections are open at once; a handshake must arrive within
     *handshake_timeout* seconds. *allow_import* sets the Companion's import
     policy (module prefixes targets may import; None leaves it as it is).
+
+    A message over *max_size* bytes closes its connection with code 1009.
+    With *ping_interval* (seconds), every client is pinged that often and
+    dropped if it sent nothing since the last ping while the server waited.
     """
 
     daemon_threads = True
@@ -438,7 +490,7 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
 
     def __init__(self, host="127.0.0.1", port=0, companion=None, max_size=DEFAULT_MAX_SIZE, dispatcher=None,
                  allow_origin=(), token=None, allow_import=None, max_clients=DEFAULT_MAX_CLIENTS,
-                 handshake_timeout=HANDSHAKE_TIMEOUT):
+                 handshake_timeout=HANDSHAKE_TIMEOUT, ping_interval=None):
         Liaison.__init__(self, companion, dispatcher)
         if allow_import is not None:
             self.companion.resolver.import_policy = ImportPolicy(allow_import)
@@ -447,6 +499,8 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         self.token = token or None
         self.max_clients = max_clients
         self.handshake_timeout = handshake_timeout
+        self.ping_interval = ping_interval
+        self._pinger_stop = threading.Event()
         self._clients_lock = threading.Lock()
         self._handlers = set()
         self._client_threads = []
@@ -475,6 +529,8 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
             self._serving = True
             self._serve_thread = threading.current_thread()
         logger.info("listening on %s:%s", *self.server_address[:2])
+        if self.ping_interval:
+            threading.Thread(target=self.ping_clients, name="liaison-pinger", daemon=True).start()
         super().serve_forever(poll_interval)
 
     def serve_in_thread(self):
@@ -530,6 +586,7 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
             if not self._closed:
                 self._closed = True
                 self._stopping = True
+                self._pinger_stop.set()
                 super().server_close()
                 for handler in self._tracked():
                     if handler is caller:
@@ -547,6 +604,12 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
 
     def __exit__(self, *exc_info):
         self.stop()
+
+    def ping_clients(self):
+        """Every ``ping_interval`` seconds, ping each client and drop those that left the last ping unanswered."""
+        while not self._pinger_stop.wait(self.ping_interval):
+            for handler in self._tracked():
+                handler.keepalive()
 
     # Connections, tracked from any thread.
 

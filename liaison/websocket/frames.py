@@ -1,7 +1,8 @@
 """RFC 6455 frames: read one from a stream, unmask it, build one to send.
 
-Reading takes three ``read`` calls at most per frame and unmasks the payload
-with one big-integer XOR instead of a Python loop over bytes.
+Reading takes three reads at most per frame: the payload goes straight into one
+buffer, which is unmasked in place with numpy when it is importable, or else
+with one big-integer XOR; never with a Python loop over bytes.
 """
 import struct
 
@@ -60,26 +61,61 @@ def read_frame(rfile, max_size):
             raise FrameError(1002, "control frame payload longer than 125 bytes")
         if not fin:
             raise FrameError(1002, "control frames must not be fragmented")
-    if length == 126:
-        length, = struct.unpack("!H", read_exactly(rfile, 2))
-    elif length == 127:
-        length, = struct.unpack("!Q", read_exactly(rfile, 8))
+    extended = 2 if length == 126 else 8 if length == 127 else 0
+    rest = read_exactly(rfile, extended + 4)
+    if extended:
+        length = int.from_bytes(rest[:extended], "big")
         if length >> 63:
             raise FrameError(1002, "payload length has its most significant bit set")
     if length > max_size:
         raise FrameError(1009, "message of {} bytes is over the limit of {} bytes".format(length, max_size))
-    mask = read_exactly(rfile, 4)
-    return fin, opcode, unmask(read_exactly(rfile, length), mask)
+    return fin, opcode, unmask(read_payload(rfile, length), rest[extended:])
 
 
-def unmask(data, mask):
-    """XOR *data* with the repeating 4-byte *mask*, as one big-integer operation."""
-    size = len(data)
-    if not size:
-        return b""
-    key = mask * (size // 4 + 1)
-    value = int.from_bytes(data, "little") ^ int.from_bytes(key[:size], "little")
-    return value.to_bytes(size, "little")
+def read_payload(rfile, length):
+    """Read *length* bytes into a new bytearray, letting large reads go straight into it."""
+    payload = bytearray(length)
+    received = rfile.readinto(payload) if length else 0
+    while received < length:
+        more = rfile.readinto(memoryview(payload)[received:])
+        if not more:
+            raise ConnectionClosed("connection closed after {} of {} bytes".format(received, length))
+        received += more
+    return payload
+
+
+#: Payloads at least this long are unmasked with numpy, if it can be imported.
+NUMPY_THRESHOLD = 4096
+_numpy = None
+
+
+def _load_numpy():
+    """numpy, imported on first use (so importing liaison never imports it), or False."""
+    global _numpy
+    if _numpy is None:
+        try:
+            import numpy
+        except ImportError:
+            numpy = False
+        _numpy = numpy
+    return _numpy
+
+
+def unmask(payload, mask):
+    """XOR the bytearray *payload* in place with the repeating 4-byte *mask*; return it."""
+    size = len(payload)
+    numpy = _load_numpy() if size >= NUMPY_THRESHOLD else False
+    if numpy:
+        words = size // 4
+        view = numpy.frombuffer(payload, numpy.uint32, words)
+        numpy.bitwise_xor(view, numpy.frombuffer(mask, numpy.uint32)[0], out=view)
+        for index in range(words * 4, size):
+            payload[index] ^= mask[index % 4]
+    elif size:
+        key = mask * (size // 4 + 1)
+        value = int.from_bytes(payload, "little") ^ int.from_bytes(key[:size], "little")
+        payload[:] = value.to_bytes(size, "little")
+    return payload
 
 
 def header(opcode, length, fin=True):

@@ -124,8 +124,12 @@ class Companion:
             return True
         return isinstance(target, str) and self.resolver.exists(target)
 
-    def init(self, *args, **kwargs):
+    # init, run and try take self from *args (the stdlib's pre-3.8 idiom), so that
+    # any keyword, ``self`` and ``name`` included, reaches the called code.
+
+    def init(*args, **kwargs):
         """``init(name, cls, *args, **kwargs)``: build ``cls(*args, **kwargs)`` and store it under *name*."""
+        self, args = args[0], args[1:]
         name, cls, args = _leading("init", args, "name", "cls")
         _check_name("init", name)
         cls = self.target(cls)
@@ -134,16 +138,18 @@ class Companion:
         self.namespace[name] = cls(*args, **kwargs)
         return name
 
-    def run(self, *args, **kwargs):
+    def run(*args, **kwargs):
         """``run(fcn, *args, **kwargs)``: call *fcn* and return what it returns."""
+        self, args = args[0], args[1:]
         fcn, args = _leading("run", args, "fcn")
         fcn = self.target(fcn)
         if not callable(fcn):
             raise CommandError("run: {!r} is not callable; use get to read a value".format(fcn))
         return fcn(*args, **kwargs)
 
-    def attempt(self, *args, **kwargs):
+    def attempt(*args, **kwargs):
         """``try(fcn, *args, **kwargs)``: like run, but report failure as a value, not an error."""
+        self, args = args[0], args[1:]
         try:
             return {"success": True, "result": self.run(*args, **kwargs)}
         except Exception as error:

@@ -1,4 +1,5 @@
 """Every Companion command, driven through a real server by a real websocket client."""
+import json
 import math
 
 import pytest
@@ -57,6 +58,11 @@ def test_init_stores_instance_and_returns_name(client):
 def test_init_passes_kwargs_named_like_its_own_parameters(client):
     assert client.call("init", "p", "sample:Point", 1, name="origin") == "p"
     assert client.call("get", "p.name") == "origin"
+    kwargs = {"fcn": 1, "self": 2, "name": 3, "cls": 4}
+    reply = client.send(json.dumps({"command": {"command": "run", "args": ["sample:echo"], "kwargs": kwargs}}))
+    assert reply["response"] == {"args": [], "kwargs": kwargs}
+    reply = client.send(json.dumps({"command": {"command": "try", "args": ["sample:echo"], "kwargs": kwargs}}))
+    assert reply["response"] == {"success": True, "result": {"args": [], "kwargs": kwargs}}
 
 
 def test_init_missing_arguments(client):

@@ -4,6 +4,7 @@ lifecycle markers on stdout, and stopping on signals.
 stdout carries only the two markers, each as one flushed write; logs go to stderr.
 """
 import argparse
+import ctypes
 import logging
 import sys
 
@@ -59,6 +60,7 @@ def serve(server, shown_host, watch_parent=True):
     stopping = lifecycle.handle_signals(server.shutdown)
     if watch_parent:
         lifecycle.watch_parent(server.shutdown)
+    return_large_blocks_to_os()
     _write_marker(START_MARKER, address)
     try:
         server.serve_forever()
@@ -76,3 +78,25 @@ def configure_logging(level):
     log = logging.getLogger("liaison")
     log.addHandler(handler)
     log.setLevel(level)
+
+
+#: mallopt's parameter number for the mmap threshold, from glibc's malloc.h.
+_M_MMAP_THRESHOLD = -3
+
+
+def return_large_blocks_to_os():
+    """On glibc, serve allocations of 1 MiB or more with mmap so a large message's memory goes back
+    to the system once answered.
+
+    glibc raises that threshold as large blocks are freed and then keeps such
+    blocks in per-thread heaps, so a server that has read one 50 MB message holds
+    tens of megabytes more for good. Only the CLI does this: it owns the process.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+

@@ -104,34 +104,47 @@ def _json_type(value):
 
 
 def _envelope(key, payload, tag, evt):
-    """Join already-encoded JSON parts; *evt* is spliced in as received, never re-encoded."""
-    return '{{"{}": {}, "tag": "{}", "evt": {}}}'.format(key, payload, tag, "null" if evt is None else evt)
+    """Join UTF-8 JSON parts into one reply; *evt* is the request as received, never re-encoded."""
+    return b"".join((b'{"', key, b'": ', payload, b', "tag": "', tag, b'", "evt": ',
+                     b"null" if evt is None else evt, b"}"))
+
+
+def _evt(raw):
+    """The request as received, as UTF-8 bytes for the reply's ``evt``."""
+    if raw is None or isinstance(raw, (bytes, bytearray)):
+        return raw
+    return raw.encode("utf-8")
 
 
 def response(result, request):
-    """The reply to *request* carrying *result*, or an error reply if *result* cannot be encoded."""
+    """The reply to *request* carrying *result*, or an error reply if *result* cannot be encoded.
+
+    Takes the request's text away from it once encoded, so that a message of
+    tens of megabytes is not held three times over while the reply is built.
+    """
     try:
-        payload = dumps(result)
+        payload = _utf8(dumps(result))
     except Exception as problem:
         return error(problem, request)
-    text = _envelope("response", payload, "response", request.raw)
-    del payload  # a large result would otherwise be held twice while the UTF-8 copy is made
-    return _utf8(text)
+    evt = _evt(request.raw)
+    request.raw = None
+    return _envelope(b"response", payload, b"response", evt)
 
 
 def error(problem, request=None):
     """The error reply for exception *problem* about *request* (a :class:`Request` or None)."""
-    evt = request.raw if request is not None else getattr(problem, "raw", None)
-    return _utf8(_envelope("error", json.dumps(error_object(problem), ensure_ascii=False), "error", evt))
+    raw = request.raw if request is not None else getattr(problem, "raw", None)
+    payload = _utf8(json.dumps(error_object(problem), ensure_ascii=False))
+    return _envelope(b"error", payload, b"error", _evt(raw))
 
 
 def event(data):
     """A server-pushed event carrying *data*."""
-    return _utf8('{{"event": {}, "tag": "event"}}'.format(dumps(data)))
+    return b"".join((b'{"event": ', _utf8(dumps(data)), b', "tag": "event"}'))
 
 
 def _utf8(text):
-    """UTF-8 bytes of *text*; lone surrogates (from ``\\ud800`` escapes) are re-escaped first."""
+    """UTF-8 bytes of JSON *text*; lone surrogates (from ``\\ud800`` escapes) are re-escaped first."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

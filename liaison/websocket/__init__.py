@@ -278,6 +278,8 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
                 self.send_message(self.server.answer(request, self))
             else:
                 self.commands.put(request)
+            # Hold no message while waiting for the next: it may be tens of megabytes.
+            message = request = None
         return None
 
     def work(self):
@@ -288,22 +290,27 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         """
         while True:
             request = self.commands.get()
-            if request is None:
+            if request is None or not self.reply_to(request):
                 return
-            reply = self.server.answer(request, self)
-            if self.gone:
-                return
-            if self.peer_closed:
-                logger.debug("reply to %s not sent: the client closed the connection", self.client_address)
-                continue
-            try:
-                self.send_message(reply)
-            except OSError as problem:
-                logger.debug("reply to %s not sent: %s", self.client_address, problem)
-                continue
-            if self.close_code is not None:
-                self.going_away()
-                return
+            request = None  # not held while waiting for the next: it may be tens of megabytes
+
+    def reply_to(self, request):
+        """Answer one queued request; return whether to go on with the next."""
+        reply = self.server.answer(request, self)
+        if self.gone:
+            return False
+        if self.peer_closed:
+            logger.debug("reply to %s not sent: the client closed the connection", self.client_address)
+            return True
+        try:
+            self.send_message(reply)
+        except OSError as problem:
+            logger.debug("reply to %s not sent: %s", self.client_address, problem)
+            return True
+        if self.close_code is not None:
+            self.going_away()
+            return False
+        return True
 
     def read_message(self):
         """Read frames until a whole message arrives; return it, or None once the client closed.

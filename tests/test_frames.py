@@ -6,6 +6,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 
 import numpy
 import pytest
@@ -141,6 +142,20 @@ def test_oversized_length_header_closes_with_1009_before_any_payload(make_server
     client = raw(server)
     client.send_frame(TEXT, b"", length=1 << 40)
     client.expect_close(1009)
+    assert still_serving(server, raw)
+
+
+def test_oversized_message_in_transit_still_gets_its_close_frame(make_server, raw):
+    server = make_server(max_size=1000)
+    client = raw(server)
+    sender = threading.Thread(target=client.send_frame, args=(TEXT, b" " * (8 << 20)))
+    sender.start()
+    fin, opcode, payload = client.recv_frame()
+    assert (opcode, payload[:2]) == (CLOSE, struct.pack("!H", 1009))
+    sender.join(30)
+    assert not sender.is_alive()
+    client.sock.shutdown(socket.SHUT_WR)
+    assert client.file.read(1) == b""
     assert still_serving(server, raw)
 
 

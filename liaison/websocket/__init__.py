@@ -50,6 +50,9 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 #: process stops within 5 s of being told.
 STOP_TIMEOUT = 4.0
 
+#: Seconds the server goes on reading (and discarding) after it closed a connection for a protocol error.
+LINGER_TIMEOUT = 2.0
+
 #: Seconds a client has to send its whole opening handshake before it is dropped.
 HANDSHAKE_TIMEOUT = 10.0
 
@@ -260,6 +263,20 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             self.worker.join()
         if problem is not None:
             self.send_close(problem.code, problem.reason)
+            self.drain()
+
+    def drain(self):
+        """Discard what the client still sends after our close frame, until it closes or
+        ``LINGER_TIMEOUT`` passes, so that it reads the close frame instead of a TCP reset."""
+        try:
+            self.request.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_TIMEOUT
+            while time.monotonic() < deadline:
+                self.request.settimeout(max(0.01, deadline - time.monotonic()))
+                if not self.request.recv(1 << 16):
+                    return
+        except OSError:
+            pass
 
     def read_requests(self):
         """Answer urgent requests and queue the others until the connection ends; return a FrameError that ended it."""

@@ -85,7 +85,7 @@ _M_MMAP_THRESHOLD = -3
 
 
 def return_large_blocks_to_os():
-    """On glibc, serve allocations of 1 MiB or more with mmap so a large message's memory goes back
+    """On glibc, serve allocations of 4 MiB or more with mmap so a large message's memory goes back
     to the system once answered.
 
     glibc raises that threshold as large blocks are freed and then keeps such
@@ -98,5 +98,5 @@ def return_large_blocks_to_os():
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
-    mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+    mallopt(_M_MMAP_THRESHOLD, 4 << 20)
 

@@ -143,3 +143,14 @@ def test_plain_http_request_is_refused_and_server_keeps_serving(server, client):
 def test_importing_liaison_leaves_logging_alone():
     code = "import logging, liaison.websocket; print(len(logging.getLogger().handlers))"
     assert subprocess.check_output([sys.executable, "-c", code]).strip() == b"0"
+
+
+def test_stop_does_not_wait_for_a_client_that_stopped_reading(make_server, connect):
+    server = make_server(Companion({"big": "x" * (32 << 20)}))
+    client = connect(server)
+    client.ws.send('{"command": {"command": "get", "args": ["big"]}}')
+    client.ws.sock.recv(16)  # the reply has started; from now on the client reads nothing
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    stopper.join(15)
+    assert not stopper.is_alive()

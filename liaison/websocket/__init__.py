@@ -50,6 +50,9 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 #: process stops within 5 s of being told.
 STOP_TIMEOUT = 4.0
 
+#: Seconds a stopping server tries to send a close frame to a client that may have stopped reading.
+CLOSE_TIMEOUT = 1.0
+
 #: Seconds the server goes on reading (and discarding) after it closed a connection for a protocol error.
 LINGER_TIMEOUT = 2.0
 
@@ -459,6 +462,20 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         self.keep_alive = False
         self.close_code = 1001
 
+    def send_close_promptly(self, code, reason):
+        """Send a close frame, unless the client has stopped reading and it would not go within
+        ``CLOSE_TIMEOUT`` seconds: a server that stops waits for no one."""
+        payload = frames.close_payload(code, reason)
+        if not self._send_lock.acquire(timeout=CLOSE_TIMEOUT):
+            return
+        try:
+            self.request.settimeout(CLOSE_TIMEOUT)
+            self.request.sendall(frames.header(frames.CLOSE, len(payload)) + payload)
+        except OSError:
+            pass
+        finally:
+            self._send_lock.release()
+
     def going_away(self):
         """Close this connection because the server stops (from any thread; once).
 
@@ -471,7 +488,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             self.gone = True
             self.close_code = 1001
             if self.valid_client and not self.peer_closed:
-                self.send_close(1001, "server is stopping")
+                self.send_close_promptly(1001, "server is stopping")
             self.keep_alive = False
             try:
                 self.request.shutdown(socket.SHUT_RDWR)

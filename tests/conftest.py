@@ -162,3 +162,22 @@ def wait_until(predicate, timeout=10):
     while not predicate():
         assert time.monotonic() < deadline, "condition not met within {} s".format(timeout)
         time.sleep(0.01)
+
+
+def drive_together(clients, drive):
+    """Run ``drive(client, number)`` for every client at once, each on its own thread;
+    return the exceptions they raised (assertions in threads are lost otherwise)."""
+    errors = []
+
+    def guarded(client, number):
+        try:
+            drive(client, number)
+        except Exception as problem:
+            errors.append(problem)
+
+    threads = [threading.Thread(target=guarded, args=(client, n)) for n, client in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors

@@ -9,7 +9,7 @@ import threading
 import time
 
 import websocket
-from conftest import wait_until
+from conftest import drive_together, wait_until
 
 from liaison import Companion
 from liaison.websocket import WebsocketLiaison
@@ -57,23 +57,15 @@ def test_every_command_runs_on_the_main_loop_thread(make_server, connect):
     companion = Companion({"thread_name": thread_name, "seen": seen})
     server = make_server(companion, dispatcher=loop.dispatch)
     clients = [connect(server) for _ in range(4)]
-    errors = []
 
     def drive(client, number):
-        try:
-            for call in range(10):
-                assert client.call("run", "thread_name") == "main-loop"
-                client.call("run", "seen.append", thread_name())
-                assert client.call("init", "p{}".format(number), "sample:Point", call) == "p{}".format(number)
-                assert client.call("run", "thread_name") == "main-loop"
-        except Exception as problem:  # reported below: assertions in threads are lost otherwise
-            errors.append(problem)
+        for call in range(10):
+            assert client.call("run", "thread_name") == "main-loop"
+            client.call("run", "seen.append", thread_name())
+            assert client.call("init", "p{}".format(number), "sample:Point", call) == "p{}".format(number)
+            assert client.call("run", "thread_name") == "main-loop"
 
-    threads = [threading.Thread(target=drive, args=(client, n)) for n, client in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors = drive_together(clients, drive)
     loop.close()
     assert not errors
     assert len(seen) == 40 and "main-loop" not in seen

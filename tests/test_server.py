@@ -8,6 +8,7 @@ import threading
 import pytest
 import websocket
 
+from conftest import drive_together
 from liaison import Companion
 from liaison.websocket import WebsocketLiaison
 
@@ -56,22 +57,13 @@ def test_commands_never_run_inside_the_companion_at_once(make_server, connect):
     tracker = Tracker()
     server = make_server(Companion({"tracker": tracker}))
     clients = [connect(server) for _ in range(8)]
-    errors = []
 
     def drive(client, number):
-        try:
-            for call in range(25):
-                token = "{}-{}".format(number, call)
-                assert client.call("run", "tracker.enter", token) == token
-        except Exception as problem:  # reported below: assertions in threads are lost otherwise
-            errors.append(problem)
+        for call in range(25):
+            token = "{}-{}".format(number, call)
+            assert client.call("run", "tracker.enter", token) == token
 
-    threads = [threading.Thread(target=drive, args=(client, n)) for n, client in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors
+    assert not drive_together(clients, drive)
     assert tracker.calls == 200
     assert tracker.most == 1
 

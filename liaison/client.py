@@ -16,16 +16,10 @@ import threading
 from urllib.parse import quote
 
 from .constants import START_MARKER
+from .extras import require
 from .remote import RemoteError, result
 
-try:
-    import websocket
-except ModuleNotFoundError as missing:
-    if missing.name != "websocket":
-        raise
-    raise ModuleNotFoundError(
-        "liaison.client needs the websocket-client package: pip install 'liaison-backend[client]'",
-        name=missing.name)
+websocket = require("websocket", "websocket-client", "client", "liaison.client")
 
 __all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT"]
 

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 
+from ..extras import require
 from ..security import DEFAULT_MAX_CLIENTS, ImportPolicy, host_allowed, is_loopback, origin_allowed, \
     token_presented
 from ..server import Liaison
@@ -23,14 +24,7 @@ def _import_websocket_server():
     """Import ``websocket_server`` and undo the ``logging.basicConfig()`` it runs on import."""
     root = logging.getLogger()
     before = list(root.handlers)
-    try:
-        import websocket_server
-    except ModuleNotFoundError as missing:
-        if missing.name != "websocket_server":
-            raise
-        raise ModuleNotFoundError(
-            "liaison.websocket needs the websocket-server package: pip install 'liaison-backend[websocket]'",
-            name=missing.name)
+    websocket_server = require("websocket_server", "websocket-server", "websocket", "liaison.websocket")
     for handler in list(root.handlers):
         if handler not in before:
             root.removeHandler(handler)
@@ -93,7 +87,6 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         self.peer_closed = False
         self.gone = False
         self._gone_lock = threading.Lock()
-        self.worker = None
         self.connection_number = self.server.track(self)
 
     def handle(self):
@@ -319,13 +312,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
         reply = self.server.answer(request, self)
         if self.gone:
             return False
-        if self.peer_closed:
-            logger.debug("reply to %s not sent: the client closed the connection", self.client_address)
-            return True
-        try:
-            self.send_message(reply)
-        except OSError as problem:
-            logger.debug("reply to %s not sent: %s", self.client_address, problem)
+        if not self.send_if_open(reply, "reply"):
             return True
         if self.close_code is not None:
             self.going_away()
@@ -353,8 +340,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
                 continue
             if frame_opcode == frames.CLOSE:
                 code = frames.parse_close(payload)
-                self.send_raw(frames.header(frames.CLOSE, 2 if code != 1005 else 0) +
-                              (payload[:2] if code != 1005 else b""))
+                self.send_frame(frames.CLOSE, b"" if code == 1005 else bytes(payload[:2]))
                 self.keep_alive = False
                 return None
             if frame_opcode == frames.CONTINUATION and opcode is None:
@@ -437,15 +423,30 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
 
     def send_message(self, message):
         """Send a text message (``str``, or ``bytes`` that are UTF-8)."""
-        self.send_frame(frames.TEXT, message.encode("utf-8") if isinstance(message, str) else message)
+        self.send_text(message)
 
     def send_text(self, message, opcode=frames.TEXT):
-        """websocket-server's way to send a message with *opcode*."""
+        """websocket-server's way to send a message with *opcode*; ``str`` is sent as UTF-8."""
         self.send_frame(opcode, message.encode("utf-8") if isinstance(message, str) else message)
 
     def send_pong(self, message):
         """Answer a ping with *message* as the payload."""
-        self.send_frame(frames.PONG, message.encode("utf-8") if isinstance(message, str) else message)
+        self.send_text(message, frames.PONG)
+
+    def send_if_open(self, payload, what):
+        """Send *payload* unless the connection is closing or closed; return whether it went.
+
+        *what* names the payload in the log when it could not be sent.
+        """
+        if self.peer_closed or self.gone:
+            logger.debug("%s for %s not sent: the connection is closed", what, self.client_address)
+            return False
+        try:
+            self.send_message(payload)
+        except OSError as problem:
+            logger.debug("%s for %s not sent: %s", what, self.client_address, problem)
+            return False
+        return True
 
     def send_close(self, status=1000, reason=b""):
         """Send a close frame, ignoring a connection that is already gone."""
@@ -591,9 +592,8 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         before its connection closes.
         """
         caller = self.current_client()
-        for handler in self._tracked():
-            if handler is caller:
-                handler.close_after_reply()
+        if caller is not None:
+            caller.close_after_reply()
         with self._serve_lock:
             self._stopping = True
             serving = self._serving
@@ -710,14 +710,7 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
 
     def deliver(self, client, payload):
         """Send *payload* to the connection *client* (a handler); False if it is closed."""
-        if client.peer_closed or client.gone:
-            return False
-        try:
-            client.send_message(payload)
-        except OSError as problem:
-            logger.debug("event for %s not sent: %s", client.client_address, problem)
-            return False
-        return True
+        return client.send_if_open(payload, "event")
 
     def _multicast(self, msg):
         with self._clients_lock:

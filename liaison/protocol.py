@@ -110,10 +110,8 @@ def _envelope(key, payload, tag, evt):
 
 
 def _evt(raw):
-    """The request as received, as UTF-8 bytes for the reply's ``evt``."""
-    if raw is None or isinstance(raw, (bytes, bytearray)):
-        return raw
-    return raw.encode("utf-8")
+    """The request text as received, as UTF-8 bytes for the reply's ``evt`` (None stays None)."""
+    return None if raw is None else _utf8(raw)
 
 
 def response(result, request):

@@ -80,7 +80,7 @@ class Companion:
 
     def usage(self, command):
         """A one-line description of *command*'s arguments, for error messages."""
-        return command + str(inspect.signature(self._method(command)))
+        return command + str(self._signature(command, self._method(command)))
 
     def _method(self, command):
         if not isinstance(command, str) or command not in self.commands:

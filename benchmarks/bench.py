@@ -195,33 +195,35 @@ def string_of_size(size):
     return "".join(chr(0x61 + index % 26) for index in range(1000)) * (size // 1000)
 
 
+def round_trip_rates(target, ws, message, expected, counted, problem):
+    """MB/s of each of ``RUNS`` round trips of *message*, every reply checked; *counted* gives the bytes
+    a round trip is credited with, from the message and the reply."""
+    rates = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        ws.send(message)
+        reply = ws.recv()
+        elapsed = time.perf_counter() - started
+        assert target.check(message, expected, reply), problem
+        rates.append(counted(message, reply) / MB / elapsed)
+    return rates
+
+
 def measure_in(target, server, argument):
     """MB/s of sending a request (``run builtins:len`` on *argument*) and getting its reply."""
     message, expected = target.payload_in(argument)
-    rates = []
     with open_client(server.url) as ws:
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            ws.send(message)
-            reply = ws.recv()
-            elapsed = time.perf_counter() - started
-            assert target.check(message, expected, reply), "large request answered wrongly"
-            rates.append(len(message) / MB / elapsed)
+        rates = round_trip_rates(target, ws, message, expected, lambda sent, reply: len(sent),
+                                 "large request answered wrongly")
     return median(rates)
 
 
 def measure_out(target, server, size):
     """MB/s of getting a *size*-byte string reply (``get`` of a stored string)."""
-    rates = []
     with open_client(server.url) as ws:
         message, expected = target.prepare_out(ws, size)
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            ws.send(message)
-            reply = ws.recv()
-            elapsed = time.perf_counter() - started
-            assert target.check(message, expected, reply), "large reply is not intact"
-            rates.append(len(reply.encode()) / MB / elapsed)
+        rates = round_trip_rates(target, ws, message, expected, lambda sent, reply: len(reply.encode()),
+                                 "large reply is not intact")
     return median(rates)
 
 

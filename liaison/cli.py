@@ -128,21 +128,19 @@ def claim_stdout():
     return private
 
 
-def serve(server, shown_host, watch_parent=True, channel=None):
+def serve(server, address, watch_parent=True, channel=None, end=""):
     """Serve until stopped, between the start and stop markers, running commands on this (the main)
     thread; return the exit code.
 
-    *shown_host* is the host as the user gave it; the port shown is the real
-    one. SIGINT, SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death
+    *address* is what the markers show; *end* follows each marker. SIGINT, SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death
     of the parent process stop the server: a command running then is
     interrupted, and if it will not end, the process exits within 5 s anyway;
     a second signal exits at once.
     """
-    address = format_address(shown_host, server.server_address[1])
     channel = claim_stdout() if channel is None else channel
     main_thread = MainThreadDispatcher()
     server.dispatcher = main_thread.submit
-    stop_marker = _StopMarker(address, channel)
+    stop_marker = _StopMarker(address + end, channel)
 
     def stop_serving(started):
         main_thread.stop()
@@ -163,8 +161,8 @@ def serve(server, shown_host, watch_parent=True, channel=None):
     if watch_parent:
         lifecycle.watch_parent(request_stop)
     return_large_blocks_to_os()
+    write_marker(START_MARKER, address + end, channel)
     serving = server.serve_in_thread()
-    write_marker(START_MARKER, address, channel)
     try:
         main_thread.run(while_alive=serving)
     finally:

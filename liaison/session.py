@@ -66,8 +66,9 @@ class Session:
     """One client's conversation: a bounded inbox, a worker that runs its commands in order,
     and the urgent path.
 
-    Methods for the transport: :meth:`start`, :meth:`receive` (from the reader
-    thread), :meth:`end` (the client is gone).
+    Methods for the transport: :meth:`start`, :meth:`receive` and :meth:`take`
+    (from the reader thread), :meth:`finish` (the client will send no more),
+    :meth:`end` (the client is gone).
 
     Methods for the server: :meth:`send` (push a message), :meth:`cancel`,
     :meth:`close_after_reply`, :meth:`going_away`, :attr:`busy`.
@@ -87,6 +88,7 @@ class Session:
         self._running = None
         self._recent = collections.deque(maxlen=RECENT_IDS)
         self._ended = False
+        self._finishing = False
         self._close_after_reply = False
 
     def __repr__(self):
@@ -106,6 +108,10 @@ class Session:
         """
         request = self.server.parse(message)
         message = None  # hold no large message while waiting for room
+        self.take(request)
+
+    def take(self, request):
+        """Answer a parsed request (or the ProtocolError a message was) at once if urgent, else queue it."""
         if self.server.is_urgent(request):
             self.connection.send(self.server.answer(request, self), self.server.send_timeout)
             return
@@ -122,6 +128,12 @@ class Session:
             job.timer = threading.Timer(timeout, self._expire, (job,))
             job.timer.daemon = True
             job.timer.start()
+
+    def finish(self):
+        """The client will send nothing more: answer what is queued, then close the connection."""
+        with self._lock:
+            self._finishing = True
+            self._changed.notify_all()
 
     def end(self):
         """The client is gone: drop its queued requests unrun; the worker ends after the running one."""
@@ -196,10 +208,11 @@ class Session:
         """Run queued requests in order until the client is gone; never dies of an exception."""
         while True:
             with self._lock:
-                while not self._inbox and not self._ended and not self._close_after_reply:
+                while not self._inbox and not (self._ended or self._finishing or self._close_after_reply):
                     self._changed.wait()
                 if not self._inbox:
-                    return
+                    finished = self._finishing and not self._ended
+                    break
                 job = self._running = self._inbox.popleft()
                 self._changed.notify_all()
             try:
@@ -216,6 +229,8 @@ class Session:
             if closing:
                 self.connection.close(1001, "server is stopping", self.server.send_timeout)
                 return
+        if finished:
+            self.connection.close(1000, "", self.server.send_timeout)
 
     def _expire(self, job):
         """A request's own deadline passed: dequeue it, or interrupt it if it runs."""

@@ -48,7 +48,7 @@ def main(argv=None):
     except OSError as problem:
         sys.stderr.write("liaison: cannot listen on {}:{}: {}\n".format(host, port, problem.strerror or problem))
         return 1
-    return cli.serve(server, host, watch_parent=not options.no_parent_watch)
+    return cli.serve(server, cli.format_address(host, server.port), watch_parent=not options.no_parent_watch)
 
 
 if __name__ == "__main__":

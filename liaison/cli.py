@@ -139,7 +139,7 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
     """
     channel = claim_stdout() if channel is None else channel
     main_thread = MainThreadDispatcher()
-    server.dispatcher = main_thread.submit
+    server.executor = main_thread
     stop_marker = _StopMarker(address + end, channel)
 
     def stop_serving(started):

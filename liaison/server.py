@@ -50,6 +50,11 @@ class Liaison:
     #: The class of the conversation with each client.
     session_class = Session
 
+    #: None, or an object whose ``submit(fn)`` runs ``fn()`` soon on one thread of the host's, which then
+    #: runs whole requests (command, reply and all) instead of the sessions' worker threads: the CLI's
+    #: main thread, saving two thread switches per request. Set it before serving.
+    executor = None
+
     def __init__(self, companion=None, dispatcher=None, send_timeout=SEND_TIMEOUT):
         self.companion = Companion() if companion is None else companion
         self.companion.namespace["liaison"] = self
@@ -165,8 +170,8 @@ class Liaison:
             pending = list(self._pending)
         for call in pending:
             call.cancel()
-        for call in pending if interrupt else ():
-            call.interruptible.interrupt()
+        for session in self.connected_clients() if interrupt else ():
+            session.interrupt_running()
 
     def current_client(self):
         """The client whose command is running on this thread, or None outside a command.

@@ -71,7 +71,8 @@ class Session:
     :meth:`end` (the client is gone).
 
     Methods for the server: :meth:`send` (push a message), :meth:`cancel`,
-    :meth:`close_after_reply`, :meth:`going_away`, :attr:`busy`.
+    :meth:`close_after_reply`, :meth:`going_away`, :meth:`interrupt_running`,
+    :meth:`join`, :attr:`busy`.
 
     Methods that may be overridden: :meth:`run` (one request to one reply).
     """
@@ -88,6 +89,7 @@ class Session:
         self._running = None
         self._recent = collections.deque(maxlen=RECENT_IDS)
         self._ended = False
+        self._scheduled = False
         self._finishing = False
         self._close_after_reply = False
 
@@ -97,9 +99,15 @@ class Session:
     # For the transport.
 
     def start(self):
-        """Start the worker thread."""
-        self.worker = threading.Thread(target=self._work, name="liaison-worker-" + self.name, daemon=True)
-        self.worker.start()
+        """Start the worker thread, unless the server's executor runs this session's requests."""
+        if self.server.executor is None:
+            self.worker = threading.Thread(target=self._work, name="liaison-worker-" + self.name, daemon=True)
+            self.worker.start()
+
+    def join(self, timeout=None):
+        """Wait for the worker thread (if any) to end."""
+        if self.worker is not None:
+            self.worker.join(timeout)
 
     def receive(self, message):
         """Take one message from the client: answer it at once if urgent, else queue it.
@@ -123,6 +131,9 @@ class Session:
                 return
             self._inbox.append(job)
             self._changed.notify_all()
+            schedule = self._claim_executor()
+        if schedule:
+            self.server.executor.submit(self._step)
         timeout = getattr(request, "timeout", None)
         if timeout is not None:
             job.timer = threading.Timer(timeout, self._expire, (job,))
@@ -134,6 +145,9 @@ class Session:
         with self._lock:
             self._finishing = True
             self._changed.notify_all()
+            schedule = self._claim_executor()
+        if schedule:
+            self.server.executor.submit(self._step)
 
     def end(self):
         """The client is gone: drop its queued requests unrun; the worker ends after the running one."""
@@ -146,6 +160,7 @@ class Session:
             self._forget(job)
         if dropped:
             logger.debug("%s left with %d request(s) unrun; dropped", self.name, len(dropped))
+
 
     # For the server.
 
@@ -198,39 +213,85 @@ class Session:
         self.end()
         self.connection.close(1001, "server is stopping", timeout)
 
-    # The worker.
+    # Running requests: on the session's worker thread, or one step at a time on the server's executor.
 
     def run(self, request, interruptible):
         """The reply (UTF-8 bytes) to one queued request."""
         return self.server.answer(request, self, interruptible)
 
     def _work(self):
-        """Run queued requests in order until the client is gone; never dies of an exception."""
+        """The worker thread: run queued requests in order until the client is gone."""
         while True:
-            with self._lock:
-                while not self._inbox and not (self._ended or self._finishing or self._close_after_reply):
-                    self._changed.wait()
-                if not self._inbox:
-                    finished = self._finishing and not self._ended
-                    break
-                job = self._running = self._inbox.popleft()
-                self._changed.notify_all()
-            try:
-                reply = self.run(job.request, job.interruptible)
-            except BaseException as problem:  # a bug in liaison, not in called code: still one reply
-                logger.exception("%s: no reply could be built for a request", self.name)
-                reply = protocol.error(problem, job.request)
-            with self._lock:
-                self._running = None
-                closing = self._close_after_reply
-            self._forget(job)
-            self.send(reply, self.server.send_timeout)
-            reply = job = None  # not held while waiting for the next: it may be tens of megabytes
-            if closing:
-                self.connection.close(1001, "server is stopping", self.server.send_timeout)
+            job = self._next(block=True)
+            if job is None:
+                break
+            if not self._do(job):
                 return
+        self._wind_up()
+
+    def _step(self):
+        """Run the next queued request on the executor's thread, then hand the executor the step after it.
+
+        One request per step, so that the sessions sharing an executor take turns.
+        """
+        job = self._next(block=False)
+        if job is not None and not self._do(job):
+            return
+        with self._lock:
+            more = bool(self._inbox) and not self._ended
+            self._scheduled = more
+        if more:
+            self.server.executor.submit(self._step)
+        else:
+            self._wind_up()
+
+    def _claim_executor(self):
+        """With the lock held: whether the caller should submit a step (the session has none pending)."""
+        if self.server.executor is None or self._scheduled:
+            return False
+        self._scheduled = True
+        return True
+
+    def _next(self, block):
+        """The next queued job, now running; None if there is none (blocking: until none can come)."""
+        with self._lock:
+            while block and not self._inbox and not (self._ended or self._finishing or self._close_after_reply):
+                self._changed.wait()
+            if not self._inbox:
+                return None
+            job = self._running = self._inbox.popleft()
+            self._changed.notify_all()
+            return job
+
+    def _do(self, job):
+        """Run one job and send its reply; return whether to go on with the next."""
+        try:
+            reply = self.run(job.request, job.interruptible)
+        except BaseException as problem:  # a bug in liaison, not in called code: still one reply
+            logger.exception("%s: no reply could be built for a request", self.name)
+            reply = protocol.error(problem, job.request)
+        with self._lock:
+            self._running = None
+            closing = self._close_after_reply
+        self._forget(job)
+        self.send(reply, self.server.send_timeout)
+        if closing:
+            self.connection.close(1001, "server is stopping", self.server.send_timeout)
+        return not closing
+
+    def _wind_up(self):
+        """No request is left: if the client said it will send no more, close the conversation."""
+        with self._lock:
+            finished = self._finishing and not self._ended and not self._inbox and self._running is None
         if finished:
             self.connection.close(1000, "", self.server.send_timeout)
+
+    def interrupt_running(self):
+        """Interrupt the command running now, if any (the server stops)."""
+        with self._lock:
+            job = self._running
+        if job is not None:
+            job.interruptible.interrupt()
 
     def _expire(self, job):
         """A request's own deadline passed: dequeue it, or interrupt it if it runs."""

@@ -51,7 +51,7 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             finally:
                 server.remove_client(self)
                 server.close_session(self.session)
-                self.session.worker.join()
+                self.session.join()
         except (frames.ConnectionClosed, OSError) as problem:
             logger.debug("%s ended: %s", self.connection.name, problem)
 

@@ -32,10 +32,11 @@ def parse_address(text):
     host, colon, port = address.rpartition(":")
     if not colon or not port or address.endswith("]"):
         raise argparse.ArgumentTypeError(
-            "{!r} has no port; give HOST:PORT, for example localhost:8001 (port 0 takes a free port)".format(text))
+            "{!r} is not an address: it has no port; give HOST:PORT, for example localhost:8001 "
+            "(port 0 takes a free port)".format(text))
     if not host:
         raise argparse.ArgumentTypeError(
-            "{!r} has no host; give HOST:PORT, for example localhost:{}".format(text, port))
+            "{!r} is not an address: it has no host; give HOST:PORT, for example localhost:{}".format(text, port))
     if any(digit not in "0123456789" for digit in port):
         raise argparse.ArgumentTypeError(
             "{!r} in {!r} is not a port number; give HOST:PORT with a PORT from 0 to 65535".format(port, text))

@@ -9,6 +9,7 @@ Usage: python .ci/installed.py WHEEL README  (run from a directory outside the c
    example prints its result; ``python -m liaison --js-dir`` is the JavaScript client
    inside the installed package; the metadata has what PyPI shows.
 """
+import json
 import os
 import re
 import select
@@ -74,7 +75,9 @@ def check_javascript_client():
     folder = out.strip()
     _, package, _ = run("-c", "import liaison; print(liaison.__file__)")
     assert code == 0 and folder == os.path.join(os.path.dirname(package.strip()), "js"), (out, err)
-    for name in ("liaison.js", "package.json"):
+    with open(os.path.join(folder, "package.json"), encoding="utf-8") as package:
+        published = json.load(package)["files"]
+    for name in ["liaison.js"] + published:
         assert os.path.isfile(os.path.join(folder, name)), name
     return folder
 

@@ -29,16 +29,53 @@ FORCED_EXIT_AFTER = 4.5
 
 
 def parse_address(text):
-    """Split ``HOST:PORT`` (or ``[IPv6]:PORT``) into host and port, for argparse."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not host or not port.isdigit() or int(port) > 65535:
+    """Split ``HOST:PORT``, ``[IPv6]:PORT`` or a pasted ``ws://HOST:PORT`` into host and port, for argparse.
+
+    Each kind of mistake gets its own one-line message saying what to give instead.
+    """
+    scheme, separator, address = text.partition("://")
+    if separator:
+        _check_scheme(text, scheme.lower())
+        address = address[:-1] if address.endswith("/") else address
+        if any(mark in address for mark in "/?#"):
+            raise argparse.ArgumentTypeError(
+                "{!r}: give the address alone, without a path or query; for example ws://localhost:8001".format(text))
+    else:
+        address = text
+    host, colon, port = address.rpartition(":")
+    if not colon or not port or address.endswith("]"):
         raise argparse.ArgumentTypeError(
-            "{!r} is not an address; give HOST:PORT, for example localhost:8001 or 127.0.0.1:0".format(text))
+            "{!r} is not an address: it has no port; give HOST:PORT, for example localhost:8001 "
+            "(port 0 takes a free port)".format(text))
+    if not host:
+        raise argparse.ArgumentTypeError(
+            "{!r} is not an address: it has no host; give HOST:PORT, for example localhost:{}".format(text, port))
+    if any(digit not in "0123456789" for digit in port):
+        raise argparse.ArgumentTypeError(
+            "{!r} in {!r} is not a port number; give HOST:PORT with a PORT from 0 to 65535".format(port, text))
+    if int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            "port {} in {!r} is out of range: ports go from 0 to 65535".format(port, text))
     if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
+        return host[1:-1], int(port)
+    if "[" in host or "]" in host:
+        raise argparse.ArgumentTypeError(
+            "{!r}: put the whole IPv6 address in brackets, as in [::1]:8001".format(text))
+    if ":" in host:
         raise argparse.ArgumentTypeError("put an IPv6 address in brackets: [{}]:{}".format(host, port))
     return host, int(port)
+
+
+def _check_scheme(text, scheme):
+    """Refuse a pasted URL that is not ``ws://``, saying why."""
+    if scheme == "wss":
+        raise argparse.ArgumentTypeError(
+            "{!r}: liaison serves plain ws://, not wss:// (TLS); give ws://HOST:PORT or HOST:PORT, "
+            "and put a TLS proxy in front if you need one".format(text))
+    if scheme != "ws":
+        raise argparse.ArgumentTypeError(
+            "{!r}: a websocket server takes ws:// addresses, not {}://; give HOST:PORT, "
+            "for example localhost:8001".format(text, scheme))
 
 
 def argument_parser(prog, description, default_address=None):
@@ -110,8 +147,12 @@ def write_marker(marker, address, channel=None):
         else:
             channel.write(text.encode("utf-8"))
             channel.flush()
-    except (BrokenPipeError, ValueError):
-        pass
+    except BrokenPipeError:
+        if channel is None:
+            # The interpreter's own flush at exit would fail too: point fd 1 at the null device.
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
 
 
 def claim_stdout():

@@ -3,20 +3,21 @@
 Modules: ``server`` (the server and its lifecycle), ``handler`` (one connection's
 thread), ``handshake`` and ``access`` (opening a websocket, and who may),
 ``connection`` (state, sends with deadlines, reading messages), ``frames``
-(RFC 6455 frames), ``websocket`` (the names liaison-py's module had).
+(RFC 6455 frames), ``wsserver`` (the package it builds on), ``websocket`` (the
+names liaison-py's module had).
 """
+import sys
+
+from ..extras import MissingExtra
+from ..server import DEFAULT_MAX_SIZE
+
 try:
     from .handler import LiaisonHandler
-    from .server import DEFAULT_MAX_SIZE, DEFAULT_PORT, WebsocketLiaison
-except ModuleNotFoundError as _missing:
-    if _missing.name != "websocket_server":
+    from .server import DEFAULT_PORT, WebsocketLiaison
+except MissingExtra:
+    # ``python -m liaison.websocket`` imports this package first (while sys.argv[0] is "-m"); its
+    # __main__ then says what to install, in one line, after --help and --version had their chance.
+    if sys.argv[:1] != ["-m"]:
         raise
-    MISSING_EXTRA = _missing
 
-    def __getattr__(name):
-        """Python 3.7+: using the transport without its extra names the command that installs it."""
-        raise ModuleNotFoundError(str(MISSING_EXTRA), name="websocket_server")
-else:
-    MISSING_EXTRA = None
-
-__all__ = ["WebsocketLiaison", "LiaisonHandler", "DEFAULT_MAX_SIZE", "DEFAULT_PORT", "MISSING_EXTRA"]
+__all__ = ["WebsocketLiaison", "LiaisonHandler", "DEFAULT_MAX_SIZE", "DEFAULT_PORT"]

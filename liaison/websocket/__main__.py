@@ -3,8 +3,8 @@ import os
 import sys
 
 from .. import cli
+from ..extras import MissingExtra
 from ..security import DEFAULT_MAX_CLIENTS
-from . import MISSING_EXTRA
 
 DESCRIPTION = "Serve a Companion over websockets until stopped."
 
@@ -29,8 +29,10 @@ def main(argv=None):
     parser.add_argument("--ping-interval", type=cli.seconds, metavar="SECONDS",
                         help="ping every client this often and drop those that do not answer in time")
     options = parser.parse_args(argv)
-    if MISSING_EXTRA is not None:
-        sys.stderr.write("liaison: {}\n".format(MISSING_EXTRA))
+    try:
+        from .server import WebsocketLiaison
+    except MissingExtra as missing:
+        sys.stderr.write("liaison: {}\n".format(missing))
         return 1
     token = options.token if options.token is not None else os.environ.get("LIAISON_TOKEN")
     if token is not None and not token:
@@ -39,7 +41,6 @@ def main(argv=None):
         return 2
     cli.configure_logging(options.log_level)
     host, port = options.address
-    from .server import WebsocketLiaison
     try:
         server = WebsocketLiaison(host, port, allow_origin=options.allow_origin, token=token,
                                   allow_import=options.allow_import, max_clients=options.max_clients,

@@ -22,6 +22,9 @@ logger = logging.getLogger("liaison")
 #: What the markers show as the address.
 ADDRESS = "stdio"
 
+#: Bytes read from stdin at a time.
+READ_SIZE = 1 << 16
+
 
 class PipeConnection:
     """The write side of the parent's pipe: whole lines, each by a deadline (where the platform allows).
@@ -103,7 +106,7 @@ class PipeConnection:
 class StdioLiaison(Liaison):
     """A server for the one client at the other end of a pair of pipes.
 
-    Reads lines from *stdin* (a binary stream) and writes them to *stdout* (a
+    Reads lines from *stdin* (a file with a descriptor) and writes them to *stdout* (a
     binary stream, which :func:`liaison.cli.claim_stdout` keeps for liaison
     alone). A line over *max_size* bytes gets an error reply and is skipped.
 
@@ -135,19 +138,40 @@ class StdioLiaison(Liaison):
         self.close_session(self.session)
 
     def _read(self):
-        """Hand each line of stdin to the session; at end of input, let it finish."""
+        """Hand each line of stdin to the session; at end of input, let it finish.
+
+        Reads the file descriptor, not the stream: a thread blocked in a buffered
+        read holds the stream's lock, and the interpreter aborts at exit if it
+        cannot take it.
+        """
+        parts, size = [], 0  # the line so far (no more is kept once over the limit) and its length
         while not self._stopped.is_set():
-            line = self.stdin.readline(self.max_size + 1)
-            if not line:
+            chunk = os.read(self.stdin.fileno(), READ_SIZE)
+            if not chunk:
+                self._take_line(parts, size)
                 self.session.finish()
                 return
-            if len(line) > self.max_size and not line.endswith(b"\n"):
-                self._refuse_long_line()
-                continue
-            line = line.strip()
-            if line:
-                self.session.receive(line)
-            line = None
+            start = 0
+            while start < len(chunk):
+                end = chunk.find(b"\n", start)
+                stop = len(chunk) if end < 0 else end
+                size += stop - start
+                if size <= self.max_size:
+                    parts.append(chunk[start:stop])
+                if end < 0:
+                    break
+                self._take_line(parts, size)
+                size, start = 0, end + 1
+
+    def _take_line(self, parts, size):
+        """Hand the session the line in *parts* (emptied), or an error if its *size* is over the limit."""
+        line = b"".join(parts).strip() if size <= self.max_size else None
+        parts.clear()
+        if line is None:
+            self.session.take(protocol.ProtocolError("message over the limit of {} bytes; send smaller messages or "
+                                                     "start the server with a larger --max-size".format(self.max_size)))
+        elif line:
+            self.session.receive(line)
 
     def serve_in_thread(self):
         """Serve on a new daemon thread and return that thread."""
@@ -170,15 +194,6 @@ class StdioLiaison(Liaison):
         self.cancel_pending()
         if self.session is not None:
             self.session.going_away(self.send_timeout)
-
-    def _refuse_long_line(self):
-        """Answer a line over the size limit with an error, and skip the rest of it."""
-        while True:
-            rest = self.stdin.readline(self.max_size)
-            if not rest or rest.endswith(b"\n"):
-                break
-        self.session.take(protocol.ProtocolError("message over the limit of {} bytes; send smaller messages or "
-                                                 "start the server with a larger --max-size".format(self.max_size)))
 
 
 def main(argv=None):

@@ -188,9 +188,11 @@ class StdioLiaison(Liaison):
         self._stopped.set()
 
     def stop(self):
-        """Stop serving: queued requests are dropped and no line follows. Idempotent."""
+        """Stop serving: queued requests are dropped and no line follows (from inside a command, its reply
+        does). Idempotent."""
         self.shutdown()
-        self._stopped.set()
+        if self.current_client() is not None:
+            return  # closing the connection after the reply ends serving
         self.cancel_pending()
         if self.session is not None:
             self.session.going_away(self.send_timeout)

@@ -34,10 +34,11 @@ class PipeConnection:
 
     name = ADDRESS
 
-    def __init__(self, stream, on_close):
+    def __init__(self, stream, on_close, timeout=SEND_TIMEOUT):
         self.stream = stream
         self.fd = stream.fileno()
         self.on_close = on_close
+        self.timeout = timeout  # for the markers
         self.closed = False
         # Keeps lines whole on the pipe and orders closing after the last line. Acquired by each
         # send's deadline; taken after the Companion and session locks.
@@ -56,14 +57,14 @@ class PipeConnection:
         try:
             if self.closed:
                 return False
-            return self._write(line, deadline)
+            return self._write(line, deadline, timeout)
         finally:
             self._lock.release()
 
     def write(self, data):
         """Write *data* (a marker) whole, as a stream would."""
         with self._lock:
-            self._write(data, time.monotonic() + SEND_TIMEOUT)
+            self._write(data, time.monotonic() + self.timeout, self.timeout)
 
     def flush(self):
         """Nothing to flush: every write is whole."""
@@ -74,8 +75,9 @@ class PipeConnection:
             self.closed = True
         self.on_close()
 
-    def _write(self, data, deadline):
-        """Write all of *data* by *deadline*; on a missed deadline or a closed pipe, give up the client."""
+    def _write(self, data, deadline, timeout):
+        """Write all of *data* by *deadline* (*timeout* seconds after the send began); on a missed deadline
+        or a closed pipe, give up the client."""
         view = memoryview(data)
         try:
             while view:
@@ -83,7 +85,7 @@ class PipeConnection:
                     view = view[os.write(self.fd, view):]
                 except BlockingIOError:
                     if not self._wait_writable(deadline):
-                        self._give_up("the parent took no output for {:.0f} s".format(SEND_TIMEOUT))
+                        self._give_up("the parent read no output for {} s".format(timeout))
                         return False
             return True
         except OSError as problem:
@@ -121,7 +123,7 @@ class StdioLiaison(Liaison):
         Liaison.__init__(self, companion, dispatcher, send_timeout)
         self.stdin = stdin
         self.max_size = max_size
-        self.connection = PipeConnection(stdout, self.shutdown)
+        self.connection = PipeConnection(stdout, self.shutdown, send_timeout)
         self.session = None
         self._stopped = threading.Event()
         self._background = None

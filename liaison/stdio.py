@@ -43,8 +43,7 @@ class PipeConnection:
         # Keeps lines whole on the pipe and orders closing after the last line. Acquired by each
         # send's deadline; taken after the Companion and session locks.
         self._lock = threading.Lock()
-        self._deadlines = hasattr(select, "poll")
-        if self._deadlines:
+        if hasattr(select, "poll"):
             os.set_blocking(self.fd, False)
 
     def send(self, data, timeout):
@@ -76,8 +75,7 @@ class PipeConnection:
         self.on_close()
 
     def _write(self, data, deadline, timeout):
-        """Write all of *data* by *deadline* (*timeout* seconds after the send began); on a missed deadline
-        or a closed pipe, give up the client."""
+        """Write all of *data* by *deadline*, *timeout* s after the send began, or give up the client."""
         view = memoryview(data)
         try:
             while view:
@@ -142,28 +140,24 @@ class StdioLiaison(Liaison):
     def _read(self):
         """Hand each line of stdin to the session; at end of input, let it finish.
 
-        Reads the file descriptor, not the stream: a thread blocked in a buffered
-        read holds the stream's lock, and the interpreter aborts at exit if it
-        cannot take it.
+        Reads the descriptor, not the stream: a thread blocked in a buffered read
+        holds the stream's lock, and the interpreter aborts at exit without it.
         """
-        parts, size = [], 0  # the line so far (no more is kept once over the limit) and its length
+        parts, size = [], 0  # the line so far (kept up to the limit only) and its length
         while not self._stopped.is_set():
             chunk = os.read(self.stdin.fileno(), READ_SIZE)
             if not chunk:
                 self._take_line(parts, size)
                 self.session.finish()
                 return
-            start = 0
-            while start < len(chunk):
-                end = chunk.find(b"\n", start)
-                stop = len(chunk) if end < 0 else end
-                size += stop - start
-                if size <= self.max_size:
-                    parts.append(chunk[start:stop])
-                if end < 0:
-                    break
-                self._take_line(parts, size)
-                size, start = 0, end + 1
+            *complete, rest = chunk.split(b"\n")
+            for piece in complete:
+                parts.append(piece)
+                self._take_line(parts, size + len(piece))
+                size = 0
+            size += len(rest)
+            if size <= self.max_size:
+                parts.append(rest)
 
     def _take_line(self, parts, size):
         """Hand the session the line in *parts* (emptied), or an error if its *size* is over the limit."""
@@ -190,14 +184,12 @@ class StdioLiaison(Liaison):
         self._stopped.set()
 
     def stop(self):
-        """Stop serving: queued requests are dropped and no line follows (from inside a command, its reply
-        does). Idempotent."""
+        """Stop serving: queued requests are dropped and no line follows (inside a command: after its reply)."""
         self.shutdown()
-        if self.current_client() is not None:
-            return  # closing the connection after the reply ends serving
-        self.cancel_pending()
-        if self.session is not None:
-            self.session.going_away(self.send_timeout)
+        if self.current_client() is None:  # else closing the connection after the reply ends serving
+            self.cancel_pending()
+            if self.session is not None:
+                self.session.going_away(self.send_timeout)
 
 
 def main(argv=None):

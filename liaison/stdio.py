@@ -19,6 +19,9 @@ __all__ = ["StdioLiaison", "PipeConnection", "ADDRESS"]
 
 logger = logging.getLogger("liaison")
 
+#: Bytes per write: a pipe that polls writable takes this many at once (POSIX's PIPE_BUF, at least 512).
+_ATOMIC_WRITE = getattr(select, "PIPE_BUF", 512)
+
 #: What the markers show as the address.
 ADDRESS = "stdio"
 
@@ -43,8 +46,6 @@ class PipeConnection:
         # Keeps lines whole on the pipe and orders closing after the last line. Acquired by each
         # send's deadline; taken after the Companion and session locks.
         self._lock = threading.Lock()
-        if hasattr(select, "poll"):
-            os.set_blocking(self.fd, False)
 
     def send(self, data, timeout):
         """Write one message (UTF-8 JSON) as a line within *timeout* seconds; return whether it went."""
@@ -79,18 +80,22 @@ class PipeConnection:
         view = memoryview(data)
         try:
             while view:
-                try:
-                    view = view[os.write(self.fd, view):]
-                except BlockingIOError:
-                    if not self._wait_writable(deadline):
-                        self._give_up("the parent read no output for {} s".format(timeout))
-                        return False
+                if not self._wait_writable(deadline):
+                    self._give_up("the parent read no output for {} s".format(timeout))
+                    return False
+                view = view[os.write(self.fd, view[:_ATOMIC_WRITE]):]
             return True
         except OSError as problem:
             self._give_up("cannot write to stdout: {}".format(problem))
             return False
 
     def _wait_writable(self, deadline):
+        """Wait until the pipe has room for a write of ``_ATOMIC_WRITE`` bytes, which then cannot block.
+
+        The pipe stays blocking: it may be the parent's stderr too (``2>&1``).
+        """
+        if not hasattr(select, "poll"):
+            return True  # Windows cannot wait on a pipe: writes there have no deadline
         poller = select.poll()
         poller.register(self.fd, select.POLLOUT)
         remaining = deadline - time.monotonic()

@@ -93,17 +93,33 @@ _int_digits_limit = getattr(sys, "get_int_max_str_digits", None)
 
 
 def _decoder_for(text):
-    """The decoder for *text*: one that checks integer lengths unless none can be too long or ``int()`` checks.
+    """The decoder for *text*: the one that checks integer lengths only where a long integer may be.
 
-    CPython 3.11 and later refuse long integers in ``int()`` itself (unless
-    the limit is raised), at no cost to parsing; a hook costs a Python call per
-    integer.
+    CPython 3.11 and later refuse long integers in ``int()`` itself (unless the
+    limit is raised). Elsewhere a hook on every integer would cost a Python
+    call each, so the text is first searched, at C speed, for a long run of
+    digits (which may also be inside a string: then the hook decides).
     """
     if len(text) <= MAX_INT_DIGITS:
         return _DECODER
     if _int_digits_limit is not None and 0 < _int_digits_limit() <= MAX_INT_DIGITS:
         return _DECODER
-    return _BOUNDED_DECODER
+    return _BOUNDED_DECODER if _has_long_digit_run(text) else _DECODER
+
+
+#: Bytes -> b"1" for an ASCII digit, b"0" for anything else.
+_DIGIT_MAP = bytes(49 if 48 <= byte <= 57 else 48 for byte in range(256))
+_LONG_RUN = b"1" * (MAX_INT_DIGITS + 1)
+_SEARCH_CHUNK = 1 << 20
+
+
+def _has_long_digit_run(text):
+    """Whether *text* holds more than ``MAX_INT_DIGITS`` ASCII digits in a row; a megabyte at a time."""
+    for start in range(0, len(text), _SEARCH_CHUNK):
+        piece = text[start:start + _SEARCH_CHUNK + MAX_INT_DIGITS].encode("utf-8", "surrogatepass")
+        if _LONG_RUN in piece.translate(_DIGIT_MAP):
+            return True
+    return False
 
 
 def loads(text):

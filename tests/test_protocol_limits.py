@@ -160,3 +160,15 @@ def test_liaison_json_encoder_applies_the_conversions():
     assert issubclass(LiaisonJSONEncoder, json.JSONEncoder)
     with pytest.raises(ValueError, match="JSON name"):
         json.dumps(clashing_keys(), cls=LiaisonJSONEncoder)
+
+
+@pytest.mark.parametrize("offset", [(1 << 20) - 10, (1 << 20) - MAX_INT_DIGITS, 3 << 20])
+def test_a_long_integer_deep_inside_a_large_message_is_refused(client, int_limit, offset):
+    before = request_text('"builtins:len"', "@").index("@") + len('["') + len('", ')
+    padding = "x" * (offset - before)
+    text = request_text('"builtins:len"', '["' + padding + '", ' + "7" * (MAX_INT_DIGITS + 1) + "]")
+    assert text.index("7" * 10) == offset
+    reply = json.loads(send(client, text))
+    assert "more than" in reply["exception"]["message"] and "digits" in reply["exception"]["message"]
+    fine = text.replace("7" * (MAX_INT_DIGITS + 1), "7" * MAX_INT_DIGITS)
+    assert json.loads(send(client, fine))["response"] == 2

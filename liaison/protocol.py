@@ -14,10 +14,11 @@ liaison-py sends it; for a request that is not well formed (a
 one line. ``evt`` is null when the message could not be parsed.
 
 Limits on requests, checked before anything in them is used: nesting at most
-``MAX_DEPTH`` arrays and objects deep (the envelope's own two levels
-included), and integers at most ``MAX_INT_DIGITS`` digits (CPython before 3.11
-takes seconds to convert a million digits). Longer integers can be sent as
-strings.
+``MAX_DEPTH`` arrays and objects deep, counted from the request's outer object
+(so an argument in ``args`` may itself nest ``MAX_DEPTH - 3`` levels), and
+integers at most ``MAX_INT_DIGITS`` digits (CPython before 3.11 takes seconds
+to convert a million digits; send longer ones as strings). Either is refused
+with a short ProtocolError whose ``evt`` is null.
 """
 import json
 import sys

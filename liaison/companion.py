@@ -236,9 +236,9 @@ class Companion:
         self.commands = CommandTable(self.lock)
         self.commands.add("get", self.resolve)
         self.commands.add("exists", self.exists, substitute=False)
-        self.commands.add("init", self.initialize)
-        self.commands.add("run", self.call)
-        self.commands.add("try", self.attempt)
+        self.commands.add("init", self.initialize, substitute=False)
+        self.commands.add("run", self.call, substitute=False)
+        self.commands.add("try", self.attempt, substitute=False)
         self.commands.add("register", self.register)
         self.commands.add("store", self.store)
         self.commands.add("ping", self.ping, lock=False, substitute=False, urgent=True)
@@ -314,17 +314,19 @@ class Companion:
         return isinstance(target, str) and self.resolver.exists(target)
 
     # initialize, call and attempt take self from *args (the stdlib's pre-3.8 idiom), so that
-    # any keyword, ``self`` and ``name`` included, reaches the called code.
+    # any keyword, ``self`` and ``name`` included, reaches the called code. As in liaison-py,
+    # they replace ``$`` references in what they are given themselves, so Python callers get
+    # that too; their commands declare no substitution, so it happens once.
 
     def initialize(*args, **kwargs):
         """``init(name, cls, *args, **kwargs)``: build ``cls(*args, **kwargs)`` and store it under *name*."""
         self, args = args[0], args[1:]
         name, cls, args = _leading("init", args, "name", "cls")
         _check_name("init", name)
-        cls = self.resolve(cls)
+        cls = self.resolve(self.actualize(cls))
         if not callable(cls):
             raise CommandError("init: {!r} is not a class or callable".format(cls))
-        self.namespace[name] = cls(*args, **kwargs)
+        self.namespace[name] = cls(*self.actualize(args), **self.actualize(kwargs))
         return name
 
     initialize.__signature__ = _positional_then_any("name", "cls")
@@ -333,15 +335,15 @@ class Companion:
         """``run(fcn, *args, **kwargs)``: call *fcn* and return what it returns."""
         self, args = args[0], args[1:]
         fcn, args = _leading("run", args, "fcn")
-        fcn = self.resolve(fcn)
+        fcn = self.resolve(self.actualize(fcn))
         if not callable(fcn):
             raise CommandError("run: {!r} is not callable; use get to read a value".format(fcn))
-        return fcn(*args, **kwargs)
+        return fcn(*self.actualize(args), **self.actualize(kwargs))
 
     call.__signature__ = _positional_then_any("fcn")
 
     def attempt(*args, **kwargs):
-        """``try(fcn, *args, **kwargs)``: like run, but report failure as a value, not an error."""
+        """``try(fcn, *args, **kwargs)``: like run, but report failure (a bad ``$`` reference too) as a value."""
         self, args = args[0], args[1:]
         try:
             return {"success": True, "result": self.call(*args, **kwargs)}
@@ -456,7 +458,7 @@ def _leading(command, args, *names):
         missing = ", ".join(names[len(args):])
         raise CommandError("{}: missing argument(s) {}; usage: {}({}, *args, **kwargs)".format(
             command, missing, command, ", ".join(names)))
-    return tuple(args[:len(names)]) + (args[len(names):],)
+    return tuple(args[:len(names)]) + (list(args[len(names):]),)
 
 
 def _check_name(command, name):

@@ -162,3 +162,17 @@ def test_base_liaison_is_the_transport_neutral_base_class(server):
     assert isinstance(server, BaseLiaison)
     reply = json.loads(server.handle_message('{"command": {"command": "ping"}}'))
     assert reply["response"] == "pong"
+
+
+def test_run_init_and_try_replace_references_once_for_the_protocol_and_for_python(client, companion):
+    assert client.call("store", "text", "$$literal") == "text"
+    assert companion.namespace["text"] == "$literal"
+    assert client.call("run", "sample:echo", "$text", key=["$text"]) == {"args": ["$literal"],
+                                                                       "kwargs": {"key": ["$literal"]}}
+    assert client.call("init", "copy", "builtins:str", "$text") == "copy"
+    assert companion.namespace["copy"] == "$literal"
+    assert companion.call("sample:echo", "$text", "$$x") == {"args": ["$literal", "$x"], "kwargs": {}}
+    assert companion.call("builtins:len", "$text") == len("$literal")
+    outcome = client.call("try", "sample:echo", "$ghost")
+    assert outcome["success"] is False
+    assert "ResolveError" in outcome["result"][-1] and "ghost" in outcome["result"][-1]

@@ -138,7 +138,8 @@ class Liaison:
             finally:
                 self._local.client = previous
 
-        if self.dispatcher is not None and not self.is_urgent(request):
+        if self.dispatcher is not None and not self.is_urgent(request) and not self.companion.lock.held():
+            # From inside a command, the host's thread is busy with it: re-entry is refused in place instead.
             return self.call_on_dispatcher(invoke, interruptible)
         if interruptible is None:
             return invoke()

@@ -48,16 +48,22 @@ class ProtocolError(ValueError):
 
 
 class Request:
-    """A parsed request: the command with its arguments, and the raw text to echo as ``evt``."""
+    """A parsed request: the command with its arguments, its id and deadline (seconds or None),
+    and the raw text to echo as ``evt``."""
 
-    __slots__ = ("command", "args", "kwargs", "id", "raw")
+    __slots__ = ("command", "args", "kwargs", "id", "timeout", "raw")
 
-    def __init__(self, command, args, kwargs, id, raw):
+    def __init__(self, command, args, kwargs, id, raw, timeout=None):
         self.command = command
         self.args = args
         self.kwargs = kwargs
         self.id = id
+        self.timeout = timeout
         self.raw = raw
+
+
+#: Longer request deadlines than this (about 11 days) are refused: the timers cannot hold them on every platform.
+_MAX_TIMEOUT = 1e6
 
 
 def _reject_constant(name):
@@ -186,7 +192,12 @@ def parse(message):
         kwargs = {}
     if not isinstance(kwargs, dict):
         raise ProtocolError('"command.kwargs" must be an object, not {}'.format(_json_type(kwargs)), text)
-    return Request(command, args, kwargs, data.get("id"), text)
+    timeout = data.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 < timeout < _MAX_TIMEOUT):
+        raise ProtocolError('"timeout" must be a number of seconds above 0 (or absent), not {}'.format(
+            json.dumps(timeout)[:40]), text)
+    return Request(command, args, kwargs, data.get("id"), text, timeout)
 
 
 def _json_type(value):

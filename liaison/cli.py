@@ -173,31 +173,19 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
     """Serve until stopped, between the start and stop markers, running commands on this (the main)
     thread; return the exit code.
 
-    *address* is what the markers show; *end* follows each marker. SIGINT, SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death
-    of the parent process stop the server: a command running then is
-    interrupted, and if it will not end, the process exits within 5 s anyway;
-    a second signal exits at once.
+    *address* is what the markers show; *end* follows each marker. SIGINT,
+    SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death of the
+    parent process stop the server: a command running then is interrupted,
+    and if it will not end, the process exits within 5 s anyway; a second
+    signal exits at once.
     """
     channel = claim_stdout() if channel is None else channel
     main_thread = MainThreadDispatcher()
     server.executor = main_thread
     stop_marker = _StopMarker(address + end, channel)
 
-    def stop_serving(started):
-        main_thread.stop()
-        server.cancel_pending(interrupt=True)
-        server.stop()
-        if not stop_marker.written.wait(max(0.0, started + FORCED_EXIT_AFTER - time.monotonic())):
-            logger.warning("a command did not let the server stop within %s s; exiting", FORCED_EXIT_AFTER)
-            stop_marker.write()
-            os._exit(0)
-
-    def request_stop():
-        """Stop from another thread; on the main thread (a signal), also interrupt the command running here."""
-        threading.Thread(target=stop_serving, args=(time.monotonic(),), name="liaison-stopper", daemon=True).start()
-        if threading.current_thread() is threading.main_thread():
-            server.cancel_pending(interrupt=True)
-
+    stopper = _Stopper(server, main_thread, stop_marker)
+    request_stop = stopper.request
     stopping = lifecycle.handle_signals(request_stop)
     if watch_parent:
         lifecycle.watch_parent(request_stop)
@@ -211,6 +199,35 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
         server.stop()
         stop_marker.write()
     return 0
+
+
+class _Stopper:
+    """The thread that stops the server when asked: from a signal handler, which must not block or take
+    a lock the interrupted code may hold, or from the parent watch."""
+
+    def __init__(self, server, main_thread, stop_marker):
+        self.server = server
+        self.main_thread = main_thread
+        self.stop_marker = stop_marker
+        self.asked = threading.Event()
+        self.asked_at = None
+        threading.Thread(target=self._stop_when_asked, name="liaison-stopper", daemon=True).start()
+
+    def request(self):
+        """Ask for the server to stop; returns at once."""
+        self.asked_at = time.monotonic()
+        self.asked.set()
+
+    def _stop_when_asked(self):
+        self.asked.wait()
+        self.main_thread.stop()
+        self.server.cancel_pending(interrupt=True)
+        self.server.stop()
+        remaining = self.asked_at + FORCED_EXIT_AFTER - time.monotonic()
+        if not self.stop_marker.written.wait(max(0.0, remaining)):
+            logger.warning("a command did not let the server stop within %s s; exiting", FORCED_EXIT_AFTER)
+            self.stop_marker.write()
+            os._exit(0)
 
 
 class _StopMarker:

@@ -91,19 +91,13 @@ class Interruptible:
     def interrupt(self):
         """Stop the function (now, or before it starts); return False if it already returned.
 
-        Called on the thread that runs the function (from a signal handler),
-        it raises :class:`Cancelled` itself, which also ends a blocking call
-        such as ``time.sleep`` that the signal interrupted.
+        Call it from another thread than the function's.
         """
         with self._lock:
             if self._done:
                 return False
-            if self._asked.is_set():
-                return True
-            self._asked.set()
-            here = self._thread == threading.get_ident()
-            if self._thread is not None and not here:
-                _set_async_exc(self._thread, Cancelled)
-        if here:
-            raise Cancelled()
-        return True
+            if not self._asked.is_set():
+                self._asked.set()
+                if self._thread is not None:
+                    _set_async_exc(self._thread, Cancelled)
+            return True

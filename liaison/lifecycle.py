@@ -6,6 +6,7 @@ must not outlive it holding the port.
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -101,19 +102,35 @@ def handle_signals(on_stop):
 
     Return a function to call once stopping has begun for another reason, so
     that from then on a signal also exits at once: shutdown is stuck.
+
+    The signals are acted on by a thread that reads them from the interpreter's
+    wakeup file descriptor, not by Python-level handlers on the main thread: a
+    handler waits for the main thread to run Python code (a command in a long C
+    call delays it), and CPython may hold back a signal that arrives while a
+    handler runs until the next one comes.
     """
     stopping = threading.Event()
-
-    def on_signal(signum, frame):
-        if stopping.is_set():
-            sys.stderr.write("liaison: signal {} while stopping; exiting at once\n".format(signum))
-            sys.stderr.flush()
-            os._exit(128 + signum)
-        stopping.set()
-        logger.info("stopping on signal %s", signum)
-        on_stop()
-
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), on_signal)
+            signal.signal(getattr(signal, name), _noted)
+
+    def watch(writer):  # holds the wakeup socket open for as long as the process runs
+        while True:
+            for signum in reader.recv(64):
+                if stopping.is_set():
+                    sys.stderr.write("liaison: signal {} while stopping; exiting at once\n".format(signum))
+                    sys.stderr.flush()
+                    os._exit(128 + signum)
+                stopping.set()
+                logger.info("stopping on signal %s", signum)
+                on_stop()
+
+    threading.Thread(target=watch, args=(writer,), name="liaison-signals", daemon=True).start()
     return stopping.set
+
+
+def _noted(signum, frame):
+    """The Python-level handler: nothing to do here, the wakeup file descriptor carries the signal."""

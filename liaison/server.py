@@ -164,8 +164,7 @@ class Liaison:
         """Fail every command still waiting for the dispatcher, and refuse new ones: the server stops.
 
         The host's thread may be the one stopping the server, so it will not run
-        them. With *interrupt*, a command running there now is interrupted too
-        (from a signal handler on that thread, ``Cancelled`` is raised here).
+        them. With *interrupt*, the commands running now are interrupted too.
         """
         with self._lock:
             self._refusing = True

@@ -1,6 +1,6 @@
 """Drive a live Python process with JSON commands: a Companion and the servers that expose it."""
 
-__version__ = "0.1.0"
+__version__ = "1.1.0"
 
 from .companion import Companion, CommandError  # noqa: E402
 from .resolve import PolicyError, ResolveError  # noqa: E402

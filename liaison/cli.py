@@ -1,38 +1,97 @@
-"""What every ``python -m liaison.<transport>`` command shares: address parsing, logging,
-lifecycle markers on stdout, and stopping on signals.
+"""What every ``python -m liaison.<transport>`` command shares: its common options, logging,
+the lifecycle markers on a stdout kept for liaison alone, commands on the main thread, and
+stopping on signals.
 
-stdout carries only the two markers, each as one flushed write; logs go to stderr.
+stdout carries only the two markers (and, for stdio, the messages); logs and
+anything served code prints go to stderr.
 """
 import argparse
 import ctypes
 import logging
+import math
+import os
 import sys
+import threading
+import time
 
 from . import __version__, lifecycle
 from .constants import START_MARKER, STOP_MARKER
+from .dispatch import MainThreadDispatcher
+from .security import ImportPolicy
+from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT
 
-__all__ = ["parse_address", "argument_parser", "serve"]
+__all__ = ["parse_address", "argument_parser", "format_address", "write_marker", "claim_stdout", "serve"]
+
+logger = logging.getLogger("liaison")
+
+#: Seconds after being told to stop that the process exits even if a command will not end.
+FORCED_EXIT_AFTER = 4.5
 
 
 def parse_address(text):
-    """Split ``HOST:PORT`` (or ``[IPv6]:PORT``) into host and port, for argparse."""
-    host, colon, port = text.rpartition(":")
-    if not colon or not host or not port.isdigit() or int(port) > 65535:
+    """Split ``HOST:PORT``, ``[IPv6]:PORT`` or a pasted ``ws://HOST:PORT`` into host and port, for argparse.
+
+    Each kind of mistake gets its own one-line message saying what to give instead.
+    """
+    scheme, separator, address = text.partition("://")
+    if separator:
+        _check_scheme(text, scheme.lower())
+        address = address[:-1] if address.endswith("/") else address
+        if any(mark in address for mark in "/?#"):
+            raise argparse.ArgumentTypeError(
+                "{!r}: give the address alone, without a path or query; for example ws://localhost:8001".format(text))
+    else:
+        address = text
+    host, colon, port = address.rpartition(":")
+    if not colon or not port or address.endswith("]"):
         raise argparse.ArgumentTypeError(
-            "{!r} is not an address; give HOST:PORT, for example localhost:8001 or 127.0.0.1:0".format(text))
+            "{!r} is not an address: it has no port; give HOST:PORT, for example localhost:8001 "
+            "(port 0 takes a free port)".format(text))
+    if not host:
+        raise argparse.ArgumentTypeError(
+            "{!r} is not an address: it has no host; give HOST:PORT, for example localhost:{}".format(text, port))
+    if any(digit not in "0123456789" for digit in port):
+        raise argparse.ArgumentTypeError(
+            "{!r} in {!r} is not a port number; give HOST:PORT with a PORT from 0 to 65535".format(port, text))
+    if int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            "port {} in {!r} is out of range: ports go from 0 to 65535".format(port, text))
     if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
+        return host[1:-1], int(port)
+    if "[" in host or "]" in host:
+        raise argparse.ArgumentTypeError(
+            "{!r}: put the whole IPv6 address in brackets, as in [::1]:8001".format(text))
+    if ":" in host:
         raise argparse.ArgumentTypeError("put an IPv6 address in brackets: [{}]:{}".format(host, port))
     return host, int(port)
 
 
-def argument_parser(prog, description, default_address):
-    """The options every transport's command line accepts."""
+def _check_scheme(text, scheme):
+    """Refuse a pasted URL that is not ``ws://``, saying why."""
+    if scheme == "wss":
+        raise argparse.ArgumentTypeError(
+            "{!r}: liaison serves plain ws://, not wss:// (TLS); give ws://HOST:PORT or HOST:PORT, "
+            "and put a TLS proxy in front if you need one".format(text))
+    if scheme != "ws":
+        raise argparse.ArgumentTypeError(
+            "{!r}: a websocket server takes ws:// addresses, not {}://; give HOST:PORT, "
+            "for example localhost:8001".format(text, scheme))
+
+
+def argument_parser(prog, description, default_address=None):
+    """The options every transport's command line accepts; an address only when *default_address* is given."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("address", nargs="?", default=default_address, type=parse_address,
-                        help="HOST:PORT to listen on; port 0 takes a free port")
+    if default_address is not None:
+        parser.add_argument("address", nargs="?", default=default_address, type=parse_address,
+                            help="HOST:PORT to listen on; port 0 takes a free port")
+    parser.add_argument("--allow-import", action="append", type=_module_prefix, metavar="PREFIX",
+                        help="let targets import only modules under PREFIX (repeatable), and refuse names "
+                             "starting with '_'; a guard-rail, not a sandbox")
+    parser.add_argument("--max-size", type=positive_int, default=DEFAULT_MAX_SIZE, metavar="BYTES",
+                        help="largest message a client may send; a larger one ends its connection")
+    parser.add_argument("--send-timeout", type=seconds, default=SEND_TIMEOUT, metavar="SECONDS",
+                        help="drop a client that has not taken a whole message within this time")
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                         help="how much to log on stderr")
@@ -42,33 +101,133 @@ def argument_parser(prog, description, default_address):
     return parser
 
 
-def _write_marker(marker, address):
-    """Write ``MARKER@HOST:PORT`` to stdout as one flushed write."""
-    sys.stdout.write("{}@{}".format(marker, address))
-    sys.stdout.flush()
-
-
-def serve(server, shown_host, watch_parent=True):
-    """Serve until stopped, between the start and stop markers; return the exit code.
-
-    *shown_host* is the host as the user gave it; the port shown is the real one.
-    SIGINT, SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death of
-    the parent process stop the server gracefully; a signal while stopping exits at once.
-    """
-    address = "{}:{}".format("[{}]".format(shown_host) if ":" in shown_host else shown_host,
-                             server.server_address[1])
-    stopping = lifecycle.handle_signals(server.shutdown)
-    if watch_parent:
-        lifecycle.watch_parent(server.shutdown)
-    return_large_blocks_to_os()
-    _write_marker(START_MARKER, address)
+def _module_prefix(text):
+    """A dotted module name, for argparse."""
     try:
-        server.serve_forever()
+        ImportPolicy([text])
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem))
+    return text
+
+
+def positive_int(text):
+    """A positive integer, for argparse."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("{!r} is not a positive whole number".format(text))
+    return int(text)
+
+
+def seconds(text):
+    """A finite positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("{!r} is not a finite positive number of seconds".format(text))
+    return value
+
+
+def format_address(host, port):
+    """``HOST:PORT`` as the markers show it, with an IPv6 address in brackets."""
+    return "{}:{}".format("[{}]".format(host) if ":" in host else host, port)
+
+
+def write_marker(marker, address, channel=None):
+    """Write ``MARKER@ADDRESS`` to *channel* (binary; default: ``sys.stdout``) as one flushed write.
+
+    No newline follows: frontends compare the chunk exactly. A reader that is
+    gone (a closed pipe) is not an error: there is nobody left to tell.
+    """
+    text = "{}@{}".format(marker, address)
+    try:
+        if channel is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            channel.write(text.encode("utf-8"))
+            channel.flush()
+    except BrokenPipeError:
+        if channel is None:
+            # The interpreter's own flush at exit would fail too: point fd 1 at the null device.
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+
+
+def claim_stdout():
+    """Keep the process's stdout for liaison alone; return a binary stream on it.
+
+    From then on ``print`` and anything written to file descriptor 1 (by served
+    code, or a subprocess it starts) go to stderr, so that nothing can forge a
+    marker or corrupt a channel.
+    """
+    sys.stdout.flush()
+    private = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return private
+
+
+def serve(server, address, watch_parent=True, channel=None, end=""):
+    """Serve until stopped, between the start and stop markers, running commands on this (the main)
+    thread; return the exit code.
+
+    *address* is what the markers show; *end* follows each marker. SIGINT, SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death
+    of the parent process stop the server: a command running then is
+    interrupted, and if it will not end, the process exits within 5 s anyway;
+    a second signal exits at once.
+    """
+    channel = claim_stdout() if channel is None else channel
+    main_thread = MainThreadDispatcher()
+    server.executor = main_thread
+    stop_marker = _StopMarker(address + end, channel)
+
+    def stop_serving(started):
+        main_thread.stop()
+        server.cancel_pending(interrupt=True)
+        server.stop()
+        if not stop_marker.written.wait(max(0.0, started + FORCED_EXIT_AFTER - time.monotonic())):
+            logger.warning("a command did not let the server stop within %s s; exiting", FORCED_EXIT_AFTER)
+            stop_marker.write()
+            os._exit(0)
+
+    def request_stop():
+        """Stop from another thread; on the main thread (a signal), also interrupt the command running here."""
+        threading.Thread(target=stop_serving, args=(time.monotonic(),), name="liaison-stopper", daemon=True).start()
+        if threading.current_thread() is threading.main_thread():
+            server.cancel_pending(interrupt=True)
+
+    stopping = lifecycle.handle_signals(request_stop)
+    if watch_parent:
+        lifecycle.watch_parent(request_stop)
+    return_large_blocks_to_os()
+    write_marker(START_MARKER, address + end, channel)
+    serving = server.serve_in_thread()
+    try:
+        main_thread.run(while_alive=serving)
     finally:
         stopping()
         server.stop()
-        _write_marker(STOP_MARKER, address)
+        stop_marker.write()
     return 0
+
+
+class _StopMarker:
+    """The STOP marker, written once, by whichever thread gets there first."""
+
+    def __init__(self, address, channel):
+        self.address = address
+        self.channel = channel
+        self.written = threading.Event()
+        # Guards ``written``, so that the marker is written exactly once.
+        self._lock = threading.Lock()
+
+    def write(self):
+        with self._lock:
+            if not self.written.is_set():
+                write_marker(STOP_MARKER, self.address, self.channel)
+                self.written.set()
 
 
 def configure_logging(level):

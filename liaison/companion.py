@@ -63,6 +63,10 @@ class Companion:
                 return self.call(method, command, list(args), kwargs)
             return self.call(method, command, self.substitute(list(args)), self.substitute(kwargs))
 
+    def is_urgent(self, command):
+        """Whether *command* is answered at once, ahead of queued commands and without the lock."""
+        return command == "ping"
+
     def call(self, method, command, args, kwargs):
         """Call *method*, first checking the arguments fit so that a mistake is reported by name."""
         try:

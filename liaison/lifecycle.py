@@ -22,10 +22,16 @@ _INFINITE = 0xFFFFFFFF
 
 
 def watch_parent(on_exit):
-    """Call ``on_exit()`` from a daemon thread once the parent of this process has died.
+    """Call ``on_exit()`` once the parent of this process has died: from a daemon thread, or at
+    once if the parent is already gone.
 
-    POSIX: the parent id changes when the parent dies (the orphan is adopted).
+    POSIX: the parent id changes when the parent dies (the orphan is adopted by
+    PID 1 or by a subreaper), checked every ``PARENT_POLL`` seconds. A parent that
+    died before this call is caught only when PID 1 adopted the orphan: see
+    :func:`orphaned_before_watch`.
     Windows: wait on a handle to the parent, opened now so a reused id cannot fool it.
+    The watch sees the direct parent only: a shell between the frontend and this
+    process (``spawn(cmd, {shell: true})`` in Node) is the parent it watches.
     """
     parent = os.getppid()
     if os.name == "nt":
@@ -34,6 +40,11 @@ def watch_parent(on_exit):
             logger.warning("cannot watch parent process %s; run with --no-parent-watch to silence this", parent)
             return None
         target, args = _wait_for_handle, (handle, parent, on_exit)
+    elif orphaned_before_watch(parent):
+        logger.warning("the process that started this one died before it could be watched; stopping "
+                       "(--no-parent-watch keeps serving)")
+        on_exit()
+        return None
     else:
         target, args = _poll_parent, (parent, on_exit)
     thread = threading.Thread(target=target, args=args, name="liaison-parent-watch", daemon=True)
@@ -41,10 +52,22 @@ def watch_parent(on_exit):
     return thread
 
 
+def orphaned_before_watch(parent):
+    """Whether *parent*, the parent process id now, says the real parent has already died (POSIX).
+
+    Then PID 1 adopted this process, which kept the process group it was started
+    in. A process that PID 1 really started is told apart by its group: service
+    managers (systemd) and container inits (tini, dumb-init) start it as the leader
+    of a group of its own, and a frontend that runs as a container's PID 1 starts it
+    in PID 1's group. An orphan adopted by a subreaper other than PID 1 is not caught.
+    """
+    return parent == 1 and os.getpgrp() not in (os.getpid(), 1)
+
+
 def _poll_parent(parent, on_exit):
     while os.getppid() == parent:
         time.sleep(PARENT_POLL)
-    logger.info("parent process %s died; stopping", parent)
+    logger.warning("parent process %s died; stopping (--no-parent-watch keeps serving)", parent)
     on_exit()
 
 
@@ -69,7 +92,7 @@ def _wait_for_handle(handle, parent, on_exit):
     kernel32 = _kernel32()
     kernel32.WaitForSingleObject(handle, _INFINITE)
     kernel32.CloseHandle(handle)
-    logger.info("parent process %s died; stopping", parent)
+    logger.warning("parent process %s died; stopping (--no-parent-watch keeps serving)", parent)
     on_exit()
 
 

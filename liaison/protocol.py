@@ -6,13 +6,13 @@ UTF-8 bytes to send. Nothing here knows about sockets.
 * request: ``{"command": {"command": name, "args": [...], "kwargs": {...}}, "id": any}``
 * success: ``{"response": result, "tag": "response", "evt": request}``
 * failure: ``{"error": {"type", "message", "traceback"}, "tag": "error", "evt": request or null}``
-* event:   ``{"event": data, "tag": "event"}``
+* pushed:  any JSON value, sent as it is (``{"tag": "alert", ...}`` by convention)
 """
 import json
 
 from .encoding import dumps, error_object
 
-__all__ = ["ProtocolError", "Request", "parse", "response", "error", "event"]
+__all__ = ["ProtocolError", "Request", "parse", "response", "error", "push"]
 
 
 class ProtocolError(ValueError):
@@ -136,14 +136,25 @@ def error(problem, request=None):
     return _envelope(b"error", payload, b"error", _evt(raw))
 
 
-def event(data):
-    """A server-pushed event carrying *data*."""
-    return b"".join((b'{"event": ', _utf8(dumps(data)), b', "tag": "event"}'))
-
-
 def _utf8(text):
     """UTF-8 bytes of JSON *text*; lone surrogates (from ``\\ud800`` escapes) are re-escaped first."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(json.loads(text)).encode("ascii")
+
+
+def push(message):
+    """A message pushed to clients as it is, with no envelope, as UTF-8 bytes.
+
+    A ``str`` that is already JSON text goes unchanged (liaison-py sends
+    strings as they are); anything else is encoded like a result.
+    """
+    if isinstance(message, str):
+        try:
+            _DECODER.decode(message)
+        except ValueError:
+            pass
+        else:
+            return _utf8(message)
+    return _utf8(dumps(message))

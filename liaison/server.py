@@ -1,15 +1,23 @@
-"""What every transport shares: a Companion, turning one message into one reply, events, and
-running commands on the host's chosen thread."""
+"""What every transport's server shares: a Companion, one message to one reply, the registry of
+client sessions, pushed messages with deadlines, and running commands on the host's chosen thread."""
 import logging
 import threading
 import time
 
 from . import protocol
 from .companion import Companion
+from .interrupt import Interruptible
+from .session import Session
 
-__all__ = ["Liaison", "ServerStopped"]
+__all__ = ["Liaison", "ServerStopped", "SEND_TIMEOUT", "DEFAULT_MAX_SIZE"]
 
 logger = logging.getLogger("liaison")
+
+#: Largest message a client may send, in bytes, unless the server is told otherwise.
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+#: Seconds a client has to take a whole message (reply or push) before it is dropped.
+SEND_TIMEOUT = 10.0
 
 
 class ServerStopped(RuntimeError):
@@ -17,27 +25,72 @@ class ServerStopped(RuntimeError):
 
 
 class Liaison:
-    """Base class of servers: owns a :class:`Companion` and answers messages with replies.
+    """Base class of servers: owns a :class:`Companion` and answers each client's messages.
 
-    A transport subclass receives messages, passes each to :meth:`parse` and
-    then :meth:`answer` (or both at once to :meth:`handle_message`), and sends
-    back the bytes they return. The Companion's namespace holds the server as
+    A transport opens a :class:`~liaison.session.Session` per client with
+    :meth:`open_session`, hands it every message, and closes it with
+    :meth:`close_session`. The Companion's namespace holds the server as
     ``liaison``, so a client can ``run liaison.stop`` or ``run liaison.send``.
 
     *dispatcher*, if given, is called as ``dispatcher(fn)`` and must arrange for
     ``fn()`` to run soon on the host's chosen thread (``wx.CallAfter`` does);
-    every command except ``ping`` then runs there while the client's thread
-    waits for the result.
+    every command except the urgent ones then runs there while the client's
+    worker thread waits for the result. A client that cannot take a message
+    within *send_timeout* seconds is dropped.
+
+    Methods for the caller: :meth:`send`, :meth:`current_client`,
+    :meth:`connected_clients`, :meth:`handle_message`, :meth:`stop`.
+
+    Methods for transports: :meth:`open_session`, :meth:`close_session`,
+    :meth:`parse`, :meth:`is_urgent`, :meth:`answer`.
+
+    Methods that may be overridden: :meth:`run_command`, :meth:`stop`.
     """
 
-    def __init__(self, companion=None, dispatcher=None):
+    #: The class of the conversation with each client.
+    session_class = Session
+
+    #: None, or an object whose ``submit(fn)`` runs ``fn()`` soon on one thread of the host's, which then
+    #: runs whole requests (command, reply and all) instead of the sessions' worker threads: the CLI's
+    #: main thread, saving two thread switches per request. Set it before serving.
+    executor = None
+
+    def __init__(self, companion=None, dispatcher=None, send_timeout=SEND_TIMEOUT):
         self.companion = Companion() if companion is None else companion
         self.companion.namespace["liaison"] = self
         self.dispatcher = dispatcher
+        self.send_timeout = send_timeout
         self._local = threading.local()
-        self._pending_lock = threading.Lock()
+        # Guards the session registry and the dispatcher's pending calls. Bookkeeping only;
+        # taken after every other lock (see liaison/session.py).
+        self._lock = threading.Lock()
+        self._sessions = []
         self._pending = set()
         self._refusing = False
+
+    # Sessions.
+
+    def open_session(self, connection, name):
+        """Start and register the conversation with a new client, whose messages *connection* carries."""
+        session = self.session_class(self, connection, name)
+        session.start()
+        with self._lock:
+            self._sessions.append(session)
+        return session
+
+    def close_session(self, session):
+        """The client is gone: its queued requests are dropped and it is forgotten."""
+        session.end()
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.remove(session)
+
+    def connected_clients(self):
+        """The sessions of the clients connected now."""
+        with self._lock:
+            return list(self._sessions)
+
+    # One message, one reply.
 
     def parse(self, message):
         """The :class:`~liaison.protocol.Request` in *message*, or the ProtocolError saying why it is not one."""
@@ -48,22 +101,22 @@ class Liaison:
             return problem
 
     def is_urgent(self, request):
-        """Whether *request* (from :meth:`parse`) is answered at once, ahead of commands still running: ``ping``."""
-        return isinstance(request, protocol.Request) and request.command == "ping"
+        """Whether *request* (from :meth:`parse`) is answered at once, ahead of commands still running."""
+        return isinstance(request, protocol.Request) and self.companion.is_urgent(request.command)
 
-    def answer(self, request, client=None):
+    def answer(self, request, client=None, interruptible=None):
         """The UTF-8 bytes of the one reply to *request* (from :meth:`parse`), sent by *client*.
 
         While the command runs, :meth:`current_client` returns *client* on the
-        thread running it.
+        thread running it; *interruptible*, if given, lets it be cancelled.
         """
         if isinstance(request, protocol.ProtocolError):
             return protocol.error(request)
         started = time.perf_counter()
         try:
-            result = self.run_command(request, client)
+            result = self.run_command(request, client, interruptible)
         except BaseException as problem:
-            # SystemExit and KeyboardInterrupt from called code must not kill a client thread.
+            # SystemExit, KeyboardInterrupt and Cancelled from called code must not kill a client thread.
             logger.debug("%s failed after %.3f s: %r", request.command, time.perf_counter() - started, problem)
             return protocol.error(problem, request)
         logger.debug("%s took %.3f s", request.command, time.perf_counter() - started)
@@ -75,7 +128,7 @@ class Liaison:
         """Answer one message (bytes or text) from *client* with the UTF-8 bytes of exactly one reply."""
         return self.answer(self.parse(message), client)
 
-    def run_command(self, request, client):
+    def run_command(self, request, client, interruptible=None):
         """Run *request* in the Companion, on the dispatcher's thread unless it is urgent or there is none."""
         def invoke():
             previous = getattr(self._local, "client", None)
@@ -85,14 +138,16 @@ class Liaison:
             finally:
                 self._local.client = previous
 
-        if self.dispatcher is None or self.is_urgent(request):
+        if self.dispatcher is not None and not self.is_urgent(request):
+            return self.call_on_dispatcher(invoke, interruptible)
+        if interruptible is None:
             return invoke()
-        return self.call_on_dispatcher(invoke)
+        return interruptible.run(invoke)
 
-    def call_on_dispatcher(self, fn):
+    def call_on_dispatcher(self, fn, interruptible=None):
         """Hand *fn* to the dispatcher and wait for its result; raise :class:`ServerStopped` if stopped first."""
-        call = _Call(fn)
-        with self._pending_lock:
+        call = _Call(fn, interruptible or Interruptible())
+        with self._lock:
             if self._refusing:
                 raise ServerStopped("the server is stopping; the command did not run")
             self._pending.add(call)
@@ -100,19 +155,23 @@ class Liaison:
             self.dispatcher(call.run)
             return call.result()
         finally:
-            with self._pending_lock:
+            with self._lock:
                 self._pending.discard(call)
 
-    def cancel_pending(self):
+    def cancel_pending(self, interrupt=False):
         """Fail every command still waiting for the dispatcher, and refuse new ones: the server stops.
 
-        The host's thread may be the one stopping the server, so it will not run them.
+        The host's thread may be the one stopping the server, so it will not run
+        them. With *interrupt*, a command running there now is interrupted too
+        (from a signal handler on that thread, ``Cancelled`` is raised here).
         """
-        with self._pending_lock:
+        with self._lock:
             self._refusing = True
             pending = list(self._pending)
         for call in pending:
             call.cancel()
+        for session in self.connected_clients() if interrupt else ():
+            session.interrupt_running()
 
     def current_client(self):
         """The client whose command is running on this thread, or None outside a command.
@@ -121,28 +180,21 @@ class Liaison:
         """
         return getattr(self._local, "client", None)
 
-    def send(self, data, client=None):
-        """Push ``{"event": data, "tag": "event"}`` to *client*, or to every client; return how many got it.
+    # Pushed messages.
 
-        Safe from any thread, including from inside a command, where the event
-        reaches the caller before the command's reply. *data* is encoded like a
-        result; a client that is gone is skipped.
+    def send(self, message, client=None, timeout=None):
+        """Push *message* as it is (no envelope) to *client*, or to every client; return how many got it.
+
+        *message* is encoded as strict JSON like a result; a ``str`` that is
+        already JSON text is sent unchanged. Safe from any thread, including
+        from inside a command, where the message reaches the caller before the
+        command's reply. A client that cannot take it within *timeout* seconds
+        (default: the server's ``send_timeout``) is dropped; nobody else waits for it.
         """
-        payload = protocol.event(data)
+        payload = protocol.push(message)
         clients = self.connected_clients() if client is None else [client]
-        delivered = 0
-        for target in clients:
-            if self.deliver(target, payload):
-                delivered += 1
-        return delivered
-
-    def connected_clients(self):
-        """The clients connected now; transports implement this."""
-        raise NotImplementedError
-
-    def deliver(self, client, payload):
-        """Send encoded *payload* to *client*; return whether it went. Transports implement this."""
-        raise NotImplementedError
+        timeout = self.send_timeout if timeout is None else timeout
+        return sum(1 for target in clients if target.send(payload, timeout))
 
     def stop(self):
         """Stop serving; transports implement this."""
@@ -150,24 +202,26 @@ class Liaison:
 
 
 class _Call:
-    """A function handed to the dispatcher, with its outcome for the waiting client thread."""
+    """A function handed to the dispatcher, with its outcome for the waiting worker thread."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, interruptible):
         self.fn = fn
+        self.interruptible = interruptible
         self.done = threading.Event()
+        # Guards ``started`` against ``done``, so that a call is either run or given up, never both.
         self.lock = threading.Lock()
         self.started = False
         self.value = None
         self.error = None
 
     def run(self):
-        """Run the function (on the dispatcher's thread), unless the call was cancelled."""
+        """Run the function (on the dispatcher's thread), unless the call was given up."""
         with self.lock:
             if self.done.is_set():
                 return
             self.started = True
         try:
-            self.value = self.fn()
+            self.value = self.interruptible.run(self.fn)
         except BaseException as problem:
             self.error = problem
         finally:

@@ -135,9 +135,9 @@ def test_events_from_a_running_command_reach_its_caller_before_the_reply(make_se
     caller, bystander = connect(server), connect(server)
     caller.ws.send(request("run", "job", 3, id="job"))
     assert [receive(caller) for _ in range(4)] == [
-        {"event": {"progress": 0}, "tag": "event"},
-        {"event": {"progress": 1}, "tag": "event"},
-        {"event": {"progress": 2}, "tag": "event"},
+        {"progress": 0},
+        {"progress": 1},
+        {"progress": 2},
         {"response": "done", "tag": "response",
          "evt": {"command": {"command": "run", "args": ["job", 3], "kwargs": {}}, "id": "job"}}]
     assert bystander.call("ping") == "pong"
@@ -154,7 +154,7 @@ def test_events_reach_the_caller_through_a_dispatcher(make_server, connect):
     server = make_server(Companion({"job": job}), dispatcher=loop.dispatch)
     client = connect(server)
     client.ws.send(request("run", "job"))
-    assert receive(client) == {"event": "main-loop", "tag": "event"}
+    assert receive(client) == "main-loop"
     assert receive(client)["response"] == "done"
     loop.close()
 
@@ -163,9 +163,9 @@ def test_run_liaison_send_broadcasts_before_the_reply(server, connect):
     sender, listener = connect(server), connect(server)
     assert listener.call("ping") == "pong"
     sender.ws.send(request("run", "liaison.send", {"n": [1, 2.5, None]}, id=1))
-    assert receive(sender) == {"event": {"n": [1, 2.5, None]}, "tag": "event"}
+    assert receive(sender) == {"n": [1, 2.5, None]}
     assert receive(sender)["response"] == 2
-    assert receive(listener) == {"event": {"n": [1, 2.5, None]}, "tag": "event"}
+    assert receive(listener) == {"n": [1, 2.5, None]}
 
 
 def test_send_from_another_thread_to_everyone_and_to_one(server, connect):
@@ -178,16 +178,16 @@ def test_send_from_another_thread_to_everyone_and_to_one(server, connect):
     thread.join(10)
     assert pushed == [3]
     for client in clients:
-        assert receive(client) == {"event": None, "tag": "event"}
+        assert receive(client) is None
     assert server.send("just you", client=server.connected_clients()[0]) == 1
 
 
 def test_serve_in_thread_then_stop_from_inside_a_command_with_a_dispatcher():
     loop = MainLoop()
-    handlers = []
+    sessions = []
 
     def remember():
-        handlers.append(server.current_client())
+        sessions.append(server.current_client())
 
     server = WebsocketLiaison("127.0.0.1", 0, Companion({"remember": remember}), dispatcher=loop.dispatch)
     port = server.server_address[1]
@@ -204,8 +204,8 @@ def test_serve_in_thread_then_stop_from_inside_a_command_with_a_dispatcher():
         assert opcode == websocket.ABNF.OPCODE_CLOSE and data[:2] == (1001).to_bytes(2, "big")
     server.stop()
     assert not thread.is_alive()
-    for handler in handlers:
-        assert not handler.thread.is_alive() and not handler.worker.is_alive()
+    for session in sessions:
+        assert not session.reader.is_alive() and not session.worker.is_alive()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     loop.close()

@@ -108,32 +108,54 @@ def test_no_parent_watch_keeps_serving_after_the_parent_dies(orphan):
     assert read_chunk(read) == "{}@127.0.0.1:{}".format(STOP_MARKER, port)
 
 
-def start_stuck_command(port):
+#: A command that neither returns nor lets itself be interrupted; it says when it has started.
+STUBBORN = json.dumps({"command": {"command": "run", "args": ["builtins:exec", "\n".join([
+    "import time",
+    "liaison.send({'tag': 'started'}, client=liaison.current_client())",
+    "while True:",
+    "    try:",
+    "        time.sleep(1)",
+    "    except BaseException:",
+    "        continue",
+]), {"liaison": "$liaison"}]}, "id": "stuck"})
+
+
+def start_stuck_command(port, request='{"command": {"command": "run", "args": ["time:sleep", 60]}, "id": "stuck"}'):
     """Connect and start a command that does not return for a minute; return the connection."""
     client = websocket.create_connection("ws://127.0.0.1:{}".format(port), timeout=20)
-    client.send('{"command": {"command": "run", "args": ["time:sleep", 60]}, "id": "stuck"}')
-    client.send('{"command": {"command": "ping"}, "id": "ping"}')
-    assert json.loads(client.recv())["evt"]["id"] == "ping"
+    client.send(request)
+    if request == STUBBORN:
+        assert json.loads(client.recv()) == {"tag": "started"}
+    else:
+        client.send('{"command": {"command": "ping"}, "id": "ping"}')
+        assert json.loads(client.recv())["evt"]["id"] == "ping"
     return client
 
 
-def test_a_command_that_never_returns_does_not_prevent_stopping(cli):
+@pytest.mark.parametrize("request_text", [
+    '{"command": {"command": "run", "args": ["time:sleep", 60]}, "id": "stuck"}', STUBBORN,
+], ids=["sleeping", "ignoring interruptions"])
+def test_a_command_that_never_returns_does_not_prevent_stopping(cli, request_text):
     server = cli("127.0.0.1:0")
     _, port = server.wait_started()
-    client = start_stuck_command(port)
+    client = start_stuck_command(port, request_text)
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.wait_stopped() == 0
     assert time.monotonic() - started < 5
     assert server.chunks[-2] == "{}@127.0.0.1:{}".format(STOP_MARKER, port)
     opcode, data = client.recv_data(control_frame=True)
+    if opcode == websocket.ABNF.OPCODE_TEXT:  # the interrupted command's reply may come first
+        reply = json.loads(data)
+        assert reply["evt"]["id"] == "stuck" and reply["tag"] == "error"
+        opcode, data = client.recv_data(control_frame=True)
     assert opcode == websocket.ABNF.OPCODE_CLOSE and data[:2] == (1001).to_bytes(2, "big")
 
 
 def test_second_sigint_during_a_stuck_shutdown_exits_at_once(cli):
     server = cli("127.0.0.1:0", "--log-level", "INFO")
     _, port = server.wait_started()
-    start_stuck_command(port)
+    start_stuck_command(port, STUBBORN)
     server.process.send_signal(signal.SIGINT)
     log = b""
     while b"stopping on signal" not in log:

@@ -43,8 +43,9 @@ def read_exactly(rfile, count):
 def read_frame(rfile, max_size):
     """Read one client frame; return ``(fin, opcode, payload)`` with the payload unmasked.
 
-    Raises :class:`FrameError` for frames the protocol forbids or that are longer
-    than *max_size*, before reading their payload.
+    Raises :class:`FrameError` for frames the protocol forbids or data frames
+    longer than *max_size*, before reading their payload; control frames are
+    never over 125 bytes and do not count toward a message's size.
     """
     first, second = read_exactly(rfile, 2)
     fin = bool(first & 0x80)
@@ -67,7 +68,7 @@ def read_frame(rfile, max_size):
         length = int.from_bytes(rest[:extended], "big")
         if length >> 63:
             raise FrameError(1002, "payload length has its most significant bit set")
-    if length > max_size:
+    if length > max_size and opcode in DATA_OPCODES:
         raise FrameError(1009, "message of {} bytes is over the limit of {} bytes".format(length, max_size))
     return fin, opcode, unmask(read_payload(rfile, length), rest[extended:])
 

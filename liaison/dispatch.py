@@ -1,0 +1,49 @@
+"""Running commands on the main thread, as GUI toolkits (and macOS windows) require: the CLI's dispatcher."""
+import collections
+import threading
+
+__all__ = ["MainThreadDispatcher"]
+
+
+class MainThreadDispatcher:
+    """A queue of functions that :meth:`run` calls one by one, in order, on the thread that runs it.
+
+    Pass :meth:`submit` as a server's ``dispatcher``; call :meth:`run` on the
+    main thread; :meth:`stop` (from any thread) makes it return.
+    """
+
+    def __init__(self):
+        # Guards the queue and the stopped flag; bookkeeping only (see liaison/session.py).
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._jobs = collections.deque()
+        self._stopped = False
+
+    def submit(self, fn):
+        """Have ``fn()`` called on the dispatcher's thread soon (the ``dispatcher`` a server calls)."""
+        with self._lock:
+            self._jobs.append(fn)
+            self._ready.notify()
+
+    def run(self, while_alive=None):
+        """Call submitted functions until :meth:`stop`, or until the thread *while_alive* ends.
+
+        The functions handed over by servers never raise.
+        """
+        while True:
+            with self._lock:
+                while not self._jobs and not self._stopped:
+                    if while_alive is not None and not while_alive.is_alive():
+                        return
+                    self._ready.wait(0.1 if while_alive is not None else None)
+                if self._stopped:
+                    return
+                fn = self._jobs.popleft()
+            fn()
+            fn = None
+
+    def stop(self):
+        """Make :meth:`run` return after the function it is running; functions not started are not run."""
+        with self._lock:
+            self._stopped = True
+            self._ready.notify()

@@ -1,5 +1,6 @@
 """liaison.client against real servers: in-process ones, and ``python -m liaison.websocket`` via spawn()."""
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -217,17 +218,34 @@ def test_a_failing_handler_is_logged_and_the_others_and_the_client_keep_working(
     assert "a handler failed" in caplog.text and "ZeroDivisionError" in caplog.text
 
 
-def test_token_goes_in_the_url_and_the_authorization_header(server, open_client):
-    seen = []
+def test_token_goes_in_the_url_and_the_authorization_header():
+    # A listener that records the handshake and refuses it, as a server without that token would.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    received = []
 
-    class Recording(server.RequestHandlerClass):
-        def check_request(self, path, headers):
-            seen.append((path, headers.get("authorization"), headers.get("origin")))
-            return super().check_request(path, headers)
+    def refuse():
+        connection, _ = listener.accept()
+        with connection:
+            handshake = b""
+            while b"\r\n\r\n" not in handshake:
+                handshake += connection.recv(4096)
+            received.append(handshake.decode())
+            connection.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
 
-    server.RequestHandlerClass = Recording
-    assert open_client(token="s3cret/+ =").ping() == "pong"
-    assert seen == [("/?token=s3cret%2F%2B%20%3D", "Bearer s3cret/+ =", None)]
+    refusing = threading.Thread(target=refuse)
+    refusing.start()
+    try:
+        with pytest.raises(ConnectionRefusedError, match="refused the connection with HTTP 401: it needs its token"):
+            connect("127.0.0.1:{}".format(listener.getsockname()[1]), token="s3cret/+ =")
+    finally:
+        refusing.join(10)
+        listener.close()
+    lines = received[0].split("\r\n")
+    assert lines[0] == "GET /?token=s3cret%2F%2B%20%3D HTTP/1.1"
+    assert "Authorization: Bearer s3cret/+ =" in lines
+    assert not [line for line in lines if line.lower().startswith("origin:")]
 
 
 def test_calls_after_the_server_closed_the_connection_raise_connection_error(server, client):

@@ -262,7 +262,8 @@ class Client:
         """Hand a pushed message to the handlers of its tag, then to the catch-all handlers."""
         tag = message.get("tag") if isinstance(message, dict) else None
         with self._lock:
-            handlers = (self._handlers.get(tag, []) if tag != "*" and _hashable(tag) else []) + self._handlers.get("*", [])
+            tagged = self._handlers.get(tag, []) if tag != "*" and _hashable(tag) else []
+            handlers = tagged + self._handlers.get("*", [])
         for handler in handlers:
             try:
                 handler(message)
@@ -280,7 +281,7 @@ class Client:
     def close(self):
         """Close the connection (politely: a close frame, or the end of the server's stdin) and wait for the reader."""
         if self._reader.is_alive():
-            self.channel.close()
+            self.channel.close(self.timeout)
             if self._reader is not threading.current_thread():
                 self._reader.join(self.timeout)
         self.channel.release()
@@ -293,7 +294,7 @@ class Client:
 
 
 def _hashable(value):
-    """Whether *value* (from parsed JSON) can be a dict key: ids are numbers or strings, but a server may echo anything."""
+    """Whether *value* (parsed JSON) can be a dict key: ids are numbers or strings, but a server may echo anything."""
     return not isinstance(value, (dict, list))
 
 
@@ -373,7 +374,7 @@ class _WebsocketChannel:
         except UnicodeDecodeError as problem:
             raise ConnectionError("{} sent a message that is not UTF-8: {}".format(self.name, problem))
 
-    def close(self):
+    def close(self, timeout):
         self.ws.send_close()
 
     def release(self):
@@ -443,7 +444,7 @@ class _ServerProcess:
         return outputs[0] if outputs else None
 
     def check_marker(self, output, expected, timeout):
-        """Return what follows *expected* in *output* (from :meth:`first_output`); raise, quoting stderr, if it is not there."""
+        """What follows *expected* in *output* (from :meth:`first_output`); raise, quoting stderr, if it is absent."""
         if output is None:
             raise TimeoutError("{} wrote no start marker within {} s; its stderr: {}".format(
                 self.command, timeout, self.stderr_tail()))
@@ -524,13 +525,22 @@ class _PipeChannel:
         except UnicodeDecodeError as problem:
             raise ConnectionError("{} sent a line that is not UTF-8: {}".format(self.name, problem))
 
-    def close(self):
-        """End the server's stdin, which stops it."""
-        with self._send_lock:
-            try:
-                self.server.process.stdin.close()
-            except OSError:
-                pass
+    def close(self, timeout):
+        """End the server's stdin, which stops it.
+
+        A send blocked on a full pipe (the server stopped reading) holds the send lock; if it
+        still does after *timeout* seconds, the server is killed, which ends that send.
+        """
+        if not self._send_lock.acquire(timeout=-1 if timeout is None else timeout):
+            logger.warning("%s takes no input; killing it", self.name)
+            self.server.process.kill()
+            self._send_lock.acquire()
+        try:
+            self.server.process.stdin.close()
+        except OSError:
+            pass  # what is left in its buffer cannot reach a server that has gone
+        finally:
+            self._send_lock.release()
 
     def release(self):
         pass

@@ -141,7 +141,8 @@ def test_connect_without_websocket_client_says_which_extra_installs_it():
             "from liaison.client import connect\n"
             "try:\n    connect('127.0.0.1:1')\nexcept ModuleNotFoundError as missing:\n    print(missing)\n")
     output = subprocess.check_output([sys.executable, "-c", code])
-    assert output.decode() == "liaison.client needs the websocket-client package: pip install 'liaison-backend[client]'\n"
+    assert output.decode() == (
+        "liaison.client needs the websocket-client package: pip install 'liaison-backend[client]'\n")
 
 
 def test_threads_sharing_a_client_each_get_their_own_replies(client):

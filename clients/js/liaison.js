@@ -453,7 +453,8 @@ function pipeChannel(child, command, stopLine) {
       });
       // After the waiting lines are handed over.
       return closed.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => {
-        end(`${command} (pid ${child.pid}) ${stopped ? "stopped" : `exited with ${child.exitCode ?? child.signalCode} without its stop marker`}`);
+        const how = stopped ? "stopped" : `exited with ${child.exitCode ?? child.signalCode} without its stop marker`;
+        end(`${command} (pid ${child.pid}) ${how}`);
       });
     },
   };
@@ -480,7 +481,9 @@ export async function spawn({
   if (transport === "stdio" && (address != null || token != null)) {
     throw new TypeError("spawn({transport: \"stdio\"}) takes no address or token: nothing but this process can reach it");
   }
-  if (transport !== "stdio" && transport !== "websocket") throw new TypeError(`transport must be "websocket" or "stdio", not ${JSON.stringify(transport)}`);
+  if (transport !== "stdio" && transport !== "websocket") {
+    throw new TypeError(`transport must be "websocket" or "stdio", not ${JSON.stringify(transport)}`);
+  }
   const socketClass = transport === "websocket" ? webSocketClass(WebSocket) : null;
   const childProcess = await import("node:child_process");
   const { START_MARKER, STOP_MARKER } = await markers(python, childProcess);

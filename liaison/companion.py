@@ -3,41 +3,228 @@
 It knows nothing of transports or JSON: a server hands it a command name with
 arguments and gets a Python result back, or an exception.
 """
+import _thread
 import inspect
-import threading
+import re
+import types
 
 from .resolve import Resolver
 
-__all__ = ["Companion", "CommandError"]
+__all__ = ["Command", "CommandError", "CommandTable", "Companion", "CompanionLock", "ReentryError"]
 
 
 #: JSON value types that never hold a ``"$path"``; lists of only these are passed on untouched, at C speed.
 _SCALARS = frozenset((int, float, bool, type(None)))
+
+_PARAMETER = inspect.Parameter
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 class CommandError(ValueError):
     """A request the Companion cannot carry out as asked: unknown command or bad arguments."""
 
 
-class Companion:
-    """A namespace plus the commands ``get``, ``exists``, ``init``, ``run``, ``try``,
-    ``register``, ``store`` and ``ping``.
+class ReentryError(RuntimeError):
+    """A thread already running a command inside the Companion asked for the Companion again."""
 
-    ``dispatch`` runs one command at a time under a lock; ``ping`` skips the lock
-    so that it is answered at once even while a long command runs.
+
+class CompanionLock(_thread.RLock):
+    """The Companion's lock: one command at a time runs inside the Companion.
+
+    It guards the namespace and every object reached through it while a command
+    that declares ``lock`` runs (all commands but ``ping``). Host code that
+    touches those objects from its own thread takes it too: ``with
+    companion.lock: ...``; other threads wait for it as for any lock.
+
+    A command's thread already holds it, so asking for it again is refused at
+    once with :class:`ReentryError`, where waiting would hang every client:
+    :meth:`acquire` (``run companion.lock.acquire`` would keep it for good) and
+    a command calling back into ``dispatch``. A ``with`` block re-enters, since
+    it always releases what it took. The owner is kept in C, so an exception
+    raised asynchronously into a thread (a cancelled command) cannot leave the
+    lock taken with no owner.
     """
 
-    #: Protocol name -> method name; ``try`` is a keyword in Python.
-    commands = {
-        "get": "get",
-        "exists": "exists",
-        "init": "init",
-        "run": "run",
-        "try": "attempt",
-        "register": "register",
-        "store": "store",
-        "ping": "ping",
-    }
+    def acquire(self, blocking=True, timeout=-1):
+        """Take the lock as ``threading.Lock.acquire`` does; raise :class:`ReentryError` if this thread holds it."""
+        if self._is_owned():
+            raise _reentry_error()
+        return super().acquire(blocking, timeout)
+
+    def held(self):
+        """Whether the calling thread holds the lock (it is running a command inside the Companion)."""
+        return self._is_owned()
+
+
+def _reentry_error():
+    return ReentryError(
+        "this thread is already running a command inside the Companion, so it cannot wait for the "
+        "Companion again (dispatch, handle_message or lock.acquire from inside a command); "
+        "call the function directly instead")
+
+
+class Command:
+    """How the Companion runs one protocol command: its callable and three declarations.
+
+    *lock*: runs under the Companion lock; *substitute*: ``"$name"`` strings in
+    its arguments are replaced by namespace objects first; *urgent*: answered
+    at once, ahead of queued commands (so never under the lock).
+    """
+
+    __slots__ = ("function", "lock", "substitute", "urgent", "_checked")
+
+    def __init__(self, function, lock=True, substitute=True, urgent=False):
+        if not callable(function):
+            raise TypeError("a command must be a callable such as a function or bound method, not {!r}".format(
+                function))
+        if urgent and lock:
+            raise ValueError("an urgent command runs beside a command that holds the Companion lock, "
+                             "so it cannot take the lock; pass lock=False")
+        self.function = function
+        self.lock = lock
+        self.substitute = substitute
+        self.urgent = urgent
+        self._checked = None
+
+    def signature(self):
+        """The callable's signature, or None when ``inspect`` cannot tell (some builtins)."""
+        return self._checking()[0]
+
+    def check(self, name, args, kwargs):
+        """Raise :class:`CommandError` with a usage line unless *args* and *kwargs* fit the signature."""
+        signature, keywords = self._checking()
+        if signature is None:
+            return
+        if keywords is not None:
+            kwargs = {key: value for key, value in kwargs.items() if key in keywords}
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise CommandError("{}: {}; usage: {}{}".format(name, error, name, signature))
+
+    def _checking(self):
+        """``(signature, keywords)``, worked out once: ``inspect.signature`` is slow.
+
+        With ``**kwargs``, only *keywords* (the names that may be passed by
+        keyword) can clash; the rest land in ``**kwargs`` whatever they are
+        called. Binding just those also dodges Python 3.6 and 3.7 refusing a
+        keyword named like a positional-only parameter.
+        """
+        if self._checked is None:
+            try:
+                signature = inspect.signature(self.function)
+            except (TypeError, ValueError):
+                self._checked = (None, None)
+            else:
+                parameters = signature.parameters.values()
+                keywords = None
+                if any(parameter.kind == _PARAMETER.VAR_KEYWORD for parameter in parameters):
+                    keywords = frozenset(parameter.name for parameter in parameters if parameter.kind in (
+                        _PARAMETER.POSITIONAL_OR_KEYWORD, _PARAMETER.KEYWORD_ONLY))
+                self._checked = (signature, keywords)
+        return self._checked
+
+
+class CommandTable(dict):
+    """One Companion's commands: protocol name -> callable.
+
+    ``table[name] = fn`` (or ``update``, ``setdefault``, ``|=``) adds a command
+    with the defaults for application commands: it takes the Companion lock,
+    has ``$`` references substituted and is not urgent; :meth:`add` declares
+    otherwise. Values must be callables, so no name can be mapped to a method
+    name or other data. The table cannot be changed by a thread that holds
+    *lock* (the Companion's): commands are the host's to choose, never a
+    client's (through ``run companion.commands.update ...``).
+    """
+
+    def __init__(self, lock=None):
+        super().__init__()
+        self._lock = lock
+        self._commands = {}
+
+    def add(self, name, function, lock=True, substitute=True, urgent=False):
+        """Add (or replace) command *name*, run by *function* as declared (see :class:`Command`)."""
+        self._install({name: Command(function, lock, substitute, urgent)})
+
+    def command(self, name):
+        """The :class:`Command` for *name*, or None when there is no such command."""
+        if not isinstance(name, str):
+            return None
+        return self._commands.get(name)
+
+    def _install(self, commands):
+        """Add the :class:`Command` objects of dict *commands*."""
+        self._check_change()
+        for name in commands:
+            if not isinstance(name, str):
+                raise TypeError("a command name must be a string, not {!r}".format(name))
+        self._commands.update(commands)
+        super().update((name, command.function) for name, command in commands.items())
+
+    def _check_change(self):
+        if self._lock is not None and self._lock.held():
+            raise PermissionError("commands cannot be changed from inside a command; "
+                                  "the host program adds and removes them")
+
+    def __setitem__(self, name, function):
+        self.add(name, function)
+
+    def update(self, *args, **kwargs):
+        """Add every command given, as ``dict.update`` takes them; none is added if one is not callable."""
+        self._install({name: Command(function) for name, function in dict(*args, **kwargs).items()})
+
+    def setdefault(self, name, function=None):
+        if name not in self:
+            self.add(name, function)
+        return self[name]
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def __delitem__(self, name):
+        self._check_change()
+        super().__delitem__(name)
+        del self._commands[name]
+
+    def pop(self, name, *default):
+        self._check_change()
+        self._commands.pop(name, None)
+        return super().pop(name, *default)
+
+    def popitem(self):
+        self._check_change()
+        name, function = super().popitem()
+        del self._commands[name]
+        return name, function
+
+    def clear(self):
+        self._check_change()
+        super().clear()
+        self._commands.clear()
+
+
+def _positional_then_any(*names):
+    """The signature ``(self, <names>, /, *args, **kwargs)``: *names* by position, then any arguments.
+
+    For the methods that take ``self`` from ``*args`` so that any keyword,
+    ``self`` and *names* included, reaches the code they call.
+    """
+    leading = [_PARAMETER(name, _PARAMETER.POSITIONAL_ONLY) for name in ("self",) + names]
+    return inspect.Signature(leading + [_PARAMETER("args", _PARAMETER.VAR_POSITIONAL),
+                                        _PARAMETER("kwargs", _PARAMETER.VAR_KEYWORD)])
+
+
+class Companion:
+    """A namespace plus the commands ``get``, ``exists``, ``init``, ``run``, ``try``,
+    ``register``, ``store``, ``ping`` and ``describe``.
+
+    Methods for the caller: :meth:`dispatch` runs one command (the one entry
+    point of servers); :meth:`is_urgent` says whether a command is answered at
+    once. ``commands`` is this Companion's :class:`CommandTable`: add a command
+    with ``companion.commands["hello"] = fn``. ``lock`` is the
+    :class:`CompanionLock` every command but ``ping`` runs under.
+    """
 
     def __init__(self, namespace=None, allow_import=None):
         """*allow_import*: module prefixes targets may import from (None: any); see :class:`Resolver`."""
@@ -45,52 +232,50 @@ class Companion:
         if namespace:
             self.namespace.update(namespace)
         self.resolver = Resolver(self.namespace, allow_import)
-        self.lock = threading.Lock()
-        self._signatures = {}
+        self.lock = CompanionLock()
+        self.commands = CommandTable(self.lock)
+        self.commands.add("get", self.resolve)
+        self.commands.add("exists", self.exists, substitute=False)
+        self.commands.add("init", self.initialize, substitute=False)
+        self.commands.add("run", self.call, substitute=False)
+        self.commands.add("try", self.attempt, substitute=False)
+        self.commands.add("register", self.register)
+        self.commands.add("store", self.store)
+        self.commands.add("ping", self.ping, lock=False, substitute=False, urgent=True)
+        self.commands.add("describe", self.describe, substitute=False)
 
     def dispatch(self, command, args=(), kwargs=None):
         """Run protocol command *command* with its arguments and return its result.
 
-        String arguments ``"$path"`` (at any depth) are replaced by the namespace
-        object they name; ``"$$text"`` stands for the literal ``"$text"``.
+        The arguments are checked against the command's signature first; then,
+        as the command declares, the Companion lock is taken and string
+        arguments ``"$path"`` (at any depth) are replaced by namespace objects.
         """
-        method = self._method(command)
-        kwargs = {} if kwargs is None else kwargs
-        if command == "ping":
-            return self.call(method, command, list(args), kwargs)
-        with self.lock:
-            if command == "exists":
-                return self.call(method, command, list(args), kwargs)
-            return self.call(method, command, self.substitute(list(args)), self.substitute(kwargs))
-
-    def is_urgent(self, command):
-        """Whether *command* is answered at once, ahead of queued commands and without the lock."""
-        return command == "ping"
-
-    def call(self, method, command, args, kwargs):
-        """Call *method*, first checking the arguments fit so that a mistake is reported by name."""
-        try:
-            self._signature(command, method).bind(*args, **kwargs)
-        except TypeError as error:
-            raise CommandError("{}: {}; usage: {}".format(command, error, self.usage(command)))
-        return method(*args, **kwargs)
-
-    def _signature(self, command, method):
-        """The signature of *command*'s method, worked out once: ``inspect.signature`` is slow."""
-        signature = self._signatures.get(command)
-        if signature is None:
-            signature = self._signatures[command] = inspect.signature(method)
-        return signature
-
-    def usage(self, command):
-        """A one-line description of *command*'s arguments, for error messages."""
-        return command + str(self._signature(command, self._method(command)))
-
-    def _method(self, command):
-        if not isinstance(command, str) or command not in self.commands:
+        entry = self.commands.command(command)
+        if entry is None:
             raise CommandError("unknown command {!r}; known commands: {}".format(
                 command, ", ".join(sorted(self.commands))))
-        return getattr(self, self.commands[command])
+        args = list(args)
+        kwargs = {} if kwargs is None else kwargs
+        entry.check(command, args, kwargs)
+        if not entry.lock:
+            return self._invoke(entry, args, kwargs)
+        if self.lock.held():
+            raise _reentry_error()
+        with self.lock:
+            return self._invoke(entry, args, kwargs)
+
+    def _invoke(self, entry, args, kwargs):
+        """Call *entry*'s function, substituting ``$`` references first if it declares so."""
+        if entry.substitute:
+            args = self.substitute(args)
+            kwargs = self.substitute(kwargs)
+        return entry.function(*args, **kwargs)
+
+    def is_urgent(self, command):
+        """Whether *command* is answered at once, ahead of queued commands and without the lock: ``ping``."""
+        entry = self.commands.command(command)
+        return entry is not None and entry.urgent
 
     def substitute(self, value):
         """Replace ``"$path"`` strings in *value* (lists and dicts at any depth) by namespace objects."""
@@ -108,15 +293,15 @@ class Companion:
             return {key: self.substitute(item) for key, item in value.items()}
         return value
 
-    def target(self, target):
-        """The object a target stands for: a string is resolved, anything else is taken as it is."""
+    def actualize(self, arg):
+        """One argument as a command receives it: ``"$path"`` strings replaced (see :meth:`substitute`)."""
+        return self.substitute(arg)
+
+    def resolve(self, target):
+        """``get(target)``: the object *target* points to; a string is resolved, anything else is taken as it is."""
         if isinstance(target, str):
             return self.resolver.resolve(target)
         return target
-
-    def get(self, target):
-        """The value *target* points to."""
-        return self.target(target)
 
     def exists(self, target):
         """Whether *target* (or ``"$name"``) resolves; never raises."""
@@ -128,40 +313,53 @@ class Companion:
             return True
         return isinstance(target, str) and self.resolver.exists(target)
 
-    # init, run and try take self from *args (the stdlib's pre-3.8 idiom), so that
-    # any keyword, ``self`` and ``name`` included, reaches the called code.
+    # initialize, call and attempt take self from *args (the stdlib's pre-3.8 idiom), so that
+    # any keyword, ``self`` and ``name`` included, reaches the called code. As in liaison-py,
+    # they replace ``$`` references in what they are given themselves, so Python callers get
+    # that too; their commands declare no substitution, so it happens once.
 
-    def init(*args, **kwargs):
+    def initialize(*args, **kwargs):
         """``init(name, cls, *args, **kwargs)``: build ``cls(*args, **kwargs)`` and store it under *name*."""
         self, args = args[0], args[1:]
         name, cls, args = _leading("init", args, "name", "cls")
         _check_name("init", name)
-        cls = self.target(cls)
+        cls = self.resolve(self.actualize(cls))
         if not callable(cls):
             raise CommandError("init: {!r} is not a class or callable".format(cls))
-        self.namespace[name] = cls(*args, **kwargs)
+        self.namespace[name] = cls(*self.actualize(args), **self.actualize(kwargs))
         return name
 
-    def run(*args, **kwargs):
+    initialize.__signature__ = _positional_then_any("name", "cls")
+
+    def call(*args, **kwargs):
         """``run(fcn, *args, **kwargs)``: call *fcn* and return what it returns."""
         self, args = args[0], args[1:]
         fcn, args = _leading("run", args, "fcn")
-        fcn = self.target(fcn)
+        fcn = self.resolve(self.actualize(fcn))
         if not callable(fcn):
             raise CommandError("run: {!r} is not callable; use get to read a value".format(fcn))
-        return fcn(*args, **kwargs)
+        return fcn(*self.actualize(args), **self.actualize(kwargs))
+
+    call.__signature__ = _positional_then_any("fcn")
 
     def attempt(*args, **kwargs):
-        """``try(fcn, *args, **kwargs)``: like run, but report failure as a value, not an error."""
+        """``try(fcn, *args, **kwargs)``: like run, but report failure (a bad ``$`` reference too) as a value."""
         self, args = args[0], args[1:]
         try:
-            return {"success": True, "result": self.run(*args, **kwargs)}
+            return {"success": True, "result": self.call(*args, **kwargs)}
         except Exception as error:
             return {"success": False, "result": error}
 
+    attempt.__signature__ = _positional_then_any("fcn")
+
+    # The protocol's names, which Python callers of liaison-backend 0.1 use.
+    get = resolve
+    init = initialize
+    run = call
+
     def register(self, name, target):
         """Store the object *target* points to under *name* (its ``__name__`` when name is null)."""
-        obj = self.target(target)
+        obj = self.resolve(target)
         if name is None:
             name = getattr(obj, "__name__", None)
             if not isinstance(name, str):
@@ -180,6 +378,79 @@ class Companion:
         """Answer ``"pong"``: a cheap liveness check."""
         return "pong"
 
+    def describe(self, target=None):
+        """What *target* is and how to call it; with no target, every command with its signature.
+
+        The target goes through ``$`` substitution and the resolver as for get.
+        """
+        if target is None:
+            return {"commands": {name: {"signature": _text(self.commands.command(name).signature()),
+                                        "doc": _first_paragraph(function)}
+                                 for name, function in sorted(self.commands.items())}}
+        if not isinstance(target, str):
+            raise CommandError("describe: a target must be a string such as 'math:sqrt' or '$name', not {!r}".format(
+                target))
+        return _description(self.resolve(self.actualize(target)), target)
+
+
+def _description(obj, target):
+    """The ``describe`` answer for *obj*, reached through the string *target*."""
+    if isinstance(obj, types.ModuleType):
+        kind, name = "module", obj.__name__
+    else:
+        kind = "class" if isinstance(obj, type) else "function" if callable(obj) else "value"
+        name = _qualified_name(obj) if kind != "value" else target
+    signature = None
+    if callable(obj):
+        try:
+            signature = inspect.signature(obj)
+        except (TypeError, ValueError):
+            pass
+    description = {
+        "kind": kind,
+        "name": name,
+        "signature": _text(signature),
+        "parameters": None if signature is None else [_parameter(p) for p in signature.parameters.values()],
+        "doc": _first_paragraph(obj),
+    }
+    if kind in ("module", "class"):
+        description["members"] = sorted(member for member in dir(obj) if not member.startswith("_"))
+    return description
+
+
+def _qualified_name(obj):
+    """``module:qualname`` for a class or callable, the form targets take; its ``repr`` when it has no qualname."""
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(qualname, str):
+        return repr(obj)
+    module = getattr(obj, "__module__", None) or "builtins"
+    return "{}:{}".format(module, qualname)
+
+
+def _parameter(parameter):
+    """One parameter as data: name and kind (``inspect``'s names), default and annotation when it has them."""
+    data = {"name": parameter.name, "kind": parameter.kind.name}
+    if parameter.default is not parameter.empty:
+        data["default"] = parameter.default
+    if parameter.annotation is not parameter.empty:
+        annotation = parameter.annotation
+        data["annotation"] = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+    return data
+
+
+def _text(signature):
+    """A signature as text, or None."""
+    return None if signature is None else str(signature)
+
+
+def _first_paragraph(obj):
+    """The first paragraph of *obj*'s docstring as one line, or None when it has none."""
+    doc = inspect.getdoc(obj)
+    if not doc or not doc.strip():
+        return None
+    paragraph = _PARAGRAPH_BREAK.split(doc.strip(), 1)[0]
+    return " ".join(line.strip() for line in paragraph.splitlines())
+
 
 def _leading(command, args, *names):
     """Split the required leading positional arguments *names* from the rest of *args*."""
@@ -187,7 +458,7 @@ def _leading(command, args, *names):
         missing = ", ".join(names[len(args):])
         raise CommandError("{}: missing argument(s) {}; usage: {}({}, *args, **kwargs)".format(
             command, missing, command, ", ".join(names)))
-    return tuple(args[:len(names)]) + (args[len(names):],)
+    return tuple(args[:len(names)]) + (list(args[len(names):]),)
 
 
 def _check_name(command, name):
@@ -195,4 +466,3 @@ def _check_name(command, name):
     if not isinstance(name, str) or not name.isidentifier():
         raise CommandError("{}: a name must be an identifier string such as 'data_1', not {!r}".format(
             command, name))
-

@@ -44,7 +44,9 @@ class Interruptible:
     :meth:`interrupt` raises :class:`Cancelled` in the thread while :meth:`run`
     is inside the function, makes a later :meth:`run` raise it without calling
     the function, and does nothing once the function has returned: an exception
-    is never raised in code that is not the function's.
+    is never raised in code that is not the function's. A function that was
+    asked to stop and returns (having checked :func:`cancelled`) ends in
+    :class:`Cancelled` all the same, so that "interrupted" always means so.
     """
 
     def __init__(self):
@@ -65,14 +67,17 @@ class Interruptible:
         previous = getattr(_local, "asked", None)
         _local.asked = self._asked
         try:
-            return fn()
+            result = fn()
         finally:
             while True:
                 try:
                     self._finish(previous)
                     break
                 except Cancelled:
-                    continue  # the interruption landed after the function returned: it finished anyway
+                    continue  # the interruption landed as the function returned; it is reported below
+        if self._asked.is_set():
+            raise Cancelled()  # asked while it ran: it stopped because of that, or would have
+        return result
 
     def _finish(self, previous):
         """Stop being interruptible, taking back an interruption not yet raised."""

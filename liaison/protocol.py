@@ -1,18 +1,39 @@
-"""The message envelope: parse a request, build its reply, build events.
+"""The message envelope: parse a request, build its reply, build pushed messages.
 
 Transports hand in a message as received (``bytes`` or ``str``) and get back
 UTF-8 bytes to send. Nothing here knows about sockets.
 
 * request: ``{"command": {"command": name, "args": [...], "kwargs": {...}}, "id": any}``
 * success: ``{"response": result, "tag": "response", "evt": request}``
-* failure: ``{"error": {"type", "message", "traceback"}, "tag": "error", "evt": request or null}``
+* failure: ``{"error": [traceback lines], "exception": {"type", "message"}, "tag": "error", "evt": request or null}``
 * pushed:  any JSON value, sent as it is (``{"tag": "alert", ...}`` by convention)
+
+``error`` is the traceback, one line per string, the last ``Type: message``, as
+liaison-py sends it; for a request that is not well formed (a
+:class:`ProtocolError` or :class:`~liaison.companion.CommandError`) it is that
+one line. ``evt`` is null when the message could not be parsed.
+
+Limits on requests, checked before anything in them is used: nesting at most
+``MAX_DEPTH`` arrays and objects deep, counted from the request's outer object
+(so an argument in ``args`` may itself nest ``MAX_DEPTH - 3`` levels), and
+integers at most ``MAX_INT_DIGITS`` digits (CPython before 3.11 takes seconds
+to convert a million digits; send longer ones as strings). Either is refused
+with a short ProtocolError whose ``evt`` is null.
 """
 import json
+import sys
+from itertools import chain
 
-from .encoding import dumps, error_object
+from .companion import CommandError
+from .encoding import dumps, exception_lines, exception_message, exception_type
 
-__all__ = ["ProtocolError", "Request", "parse", "response", "error", "push"]
+__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "ProtocolError", "Request", "parse", "response", "error", "push"]
+
+#: Deepest nesting of arrays and objects a request may have, counted from its outer object.
+MAX_DEPTH = 100
+
+#: Most digits an integer in a request may have (CPython 3.11's default limit for ``int(text)``).
+MAX_INT_DIGITS = 4300
 
 
 class ProtocolError(ValueError):
@@ -27,20 +48,37 @@ class ProtocolError(ValueError):
 
 
 class Request:
-    """A parsed request: the command with its arguments, and the raw text to echo as ``evt``."""
+    """A parsed request: the command with its arguments, its id and deadline (seconds or None),
+    and the raw text to echo as ``evt``."""
 
-    __slots__ = ("command", "args", "kwargs", "id", "raw")
+    __slots__ = ("command", "args", "kwargs", "id", "timeout", "raw")
 
-    def __init__(self, command, args, kwargs, id, raw):
+    def __init__(self, command, args, kwargs, id, raw, timeout=None):
         self.command = command
         self.args = args
         self.kwargs = kwargs
         self.id = id
+        self.timeout = timeout
         self.raw = raw
+
+
+#: Longer request deadlines than this (about 11 days) are refused: the timers cannot hold them on every platform.
+_MAX_TIMEOUT = 1e6
 
 
 def _reject_constant(name):
     raise ProtocolError("{} is not valid JSON (RFC 8259); send null or a string instead".format(name))
+
+
+def _bounded_int(text):
+    """``int(text)`` for JSON integer *text*, refused fast beyond ``MAX_INT_DIGITS`` digits."""
+    if len(text) - text.startswith("-") > MAX_INT_DIGITS:
+        raise _too_long(MAX_INT_DIGITS)
+    return int(text)
+
+
+def _too_long(digits):
+    return ProtocolError("an integer in the message has more than {} digits; send it as a string".format(digits))
 
 
 def decode(message):
@@ -55,18 +93,80 @@ def decode(message):
 
 #: One decoder for every request: building a decoder per call costs more than parsing a small request.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+#: The same, for text that may hold a long integer and a Python whose ``int()`` does not refuse one.
+_BOUNDED_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_bounded_int)
+#: CPython 3.11+: the current limit on digits ``int(text)`` takes (0: none); may change at run time.
+_int_digits_limit = getattr(sys, "get_int_max_str_digits", None)
+
+
+def _decoder_for(text):
+    """The decoder for *text*: the one that checks integer lengths only where a long integer may be.
+
+    CPython 3.11 and later refuse long integers in ``int()`` itself (unless the
+    limit is raised). Elsewhere a hook on every integer would cost a Python
+    call each, so the text is first searched, at C speed, for a long run of
+    digits (which may also be inside a string: then the hook decides).
+    """
+    if len(text) <= MAX_INT_DIGITS:
+        return _DECODER
+    if _int_digits_limit is not None and 0 < _int_digits_limit() <= MAX_INT_DIGITS:
+        return _DECODER
+    return _BOUNDED_DECODER if _has_long_digit_run(text) else _DECODER
+
+
+#: Bytes -> b"1" for an ASCII digit, b"0" for anything else.
+_DIGIT_MAP = bytes(49 if 48 <= byte <= 57 else 48 for byte in range(256))
+_LONG_RUN = b"1" * (MAX_INT_DIGITS + 1)
+_SEARCH_CHUNK = 1 << 20
+
+
+def _has_long_digit_run(text):
+    """Whether *text* holds more than ``MAX_INT_DIGITS`` ASCII digits in a row; a megabyte at a time."""
+    for start in range(0, len(text), _SEARCH_CHUNK):
+        piece = text[start:start + _SEARCH_CHUNK + MAX_INT_DIGITS].encode("utf-8", "surrogatepass")
+        if _LONG_RUN in piece.translate(_DIGIT_MAP):
+            return True
+    return False
 
 
 def loads(text):
-    """Parse strict JSON text, with errors that say what went wrong."""
+    """Parse strict JSON text within the limits on nesting and integers, with errors that say what went wrong."""
     try:
-        return _DECODER.decode(text)
+        data = _decoder_for(text).decode(text)
     except RecursionError:
-        raise ProtocolError("message is nested too deeply to parse")
-    except ValueError as problem:
-        if isinstance(problem, ProtocolError):
-            raise
+        raise _too_deep()
+    except json.JSONDecodeError as problem:
         raise ProtocolError("message is not valid JSON: {}".format(problem))
+    except ProtocolError:
+        raise
+    except ValueError:
+        # int() itself refused a long integer: CPython 3.11 and later, under their own limit.
+        raise _too_long(_int_digits_limit())
+    if _deeper_than(data, MAX_DEPTH, text):
+        raise _too_deep()
+    return data
+
+
+def _too_deep():
+    return ProtocolError("message is nested too deeply: at most {} levels of arrays and objects".format(MAX_DEPTH))
+
+
+def _deeper_than(data, limit, text):
+    """Whether parsed *data* (from *text*) nests arrays and objects more than *limit* levels deep.
+
+    Level by level, never recursing; text with few brackets is passed at C speed.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    level = [data] if isinstance(data, (dict, list)) else []
+    for _ in range(limit):
+        dicts = [value for value in level if type(value) is dict]
+        items = chain(chain.from_iterable(map(dict.values, dicts)),
+                      chain.from_iterable(value for value in level if type(value) is list))
+        level = [item for item in items if type(item) is dict or type(item) is list]
+        if not level:
+            return False
+    return True
 
 
 def parse(message):
@@ -92,7 +192,12 @@ def parse(message):
         kwargs = {}
     if not isinstance(kwargs, dict):
         raise ProtocolError('"command.kwargs" must be an object, not {}'.format(_json_type(kwargs)), text)
-    return Request(command, args, kwargs, data.get("id"), text)
+    timeout = data.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 < timeout < _MAX_TIMEOUT):
+        raise ProtocolError('"timeout" must be a number of seconds above 0 (or absent), not {}'.format(
+            json.dumps(timeout)[:40]), text)
+    return Request(command, args, kwargs, data.get("id"), text, timeout)
 
 
 def _json_type(value):
@@ -130,9 +235,19 @@ def response(result, request):
 
 
 def error(problem, request=None):
-    """The error reply for exception *problem* about *request* (a :class:`Request` or None)."""
-    raw = request.raw if request is not None else getattr(problem, "raw", None)
-    payload = _utf8(json.dumps(error_object(problem), ensure_ascii=False))
+    """The error reply for exception *problem* about *request* (a :class:`Request` or None).
+
+    Never raises, whatever *problem*'s ``str()`` or traceback does.
+    """
+    kind = exception_type(problem)
+    message = exception_message(problem)
+    if isinstance(problem, (ProtocolError, CommandError)):
+        lines = [kind + ": " + message]
+    else:
+        lines = exception_lines(problem)
+    raw = request.raw if request is not None else problem.raw if isinstance(problem, ProtocolError) else None
+    payload = _utf8(json.dumps(lines, ensure_ascii=False) + ', "exception": ' + json.dumps(
+        {"type": kind, "message": message}, ensure_ascii=False))
     return _envelope(b"error", payload, b"error", _evt(raw))
 
 

@@ -5,7 +5,7 @@ import threading
 import time
 
 from . import protocol
-from .companion import Companion
+from .companion import CommandError, Companion
 from .interrupt import Interruptible
 from .session import Session
 
@@ -67,6 +67,7 @@ class Liaison:
         self._sessions = []
         self._pending = set()
         self._refusing = False
+        self.companion.commands.add("cancel", self.cancel, lock=False, substitute=False, urgent=True)
 
     # Sessions.
 
@@ -138,7 +139,8 @@ class Liaison:
             finally:
                 self._local.client = previous
 
-        if self.dispatcher is not None and not self.is_urgent(request):
+        if self.dispatcher is not None and not self.is_urgent(request) and not self.companion.lock.held():
+            # From inside a command, the host's thread is busy with it: re-entry is refused in place instead.
             return self.call_on_dispatcher(invoke, interruptible)
         if interruptible is None:
             return invoke()
@@ -172,6 +174,19 @@ class Liaison:
             call.cancel()
         for session in self.connected_clients() if interrupt else ():
             session.interrupt_running()
+
+    def cancel(self, id):
+        """The ``cancel`` command: cancel the calling client's request *id*, queued or running.
+
+        Returns ``"dequeued"`` (it will not run), ``"interrupted"`` (``Cancelled``
+        was raised in it), ``"finished"`` or ``"unknown"``; either way the
+        request gets its one reply, an error of type ``Cancelled`` unless it had
+        finished. A client can only cancel its own requests.
+        """
+        client = self.current_client()
+        if client is None:
+            raise CommandError("cancel: only a client can cancel, and only its own requests")
+        return client.cancel(id)
 
     def current_client(self):
         """The client whose command is running on this thread, or None outside a command.

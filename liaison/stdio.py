@@ -19,8 +19,14 @@ __all__ = ["StdioLiaison", "PipeConnection", "ADDRESS"]
 
 logger = logging.getLogger("liaison")
 
+#: Bytes per write: a pipe that polls writable takes this many at once (POSIX's PIPE_BUF, at least 512).
+_ATOMIC_WRITE = getattr(select, "PIPE_BUF", 512)
+
 #: What the markers show as the address.
 ADDRESS = "stdio"
+
+#: Bytes read from stdin at a time.
+READ_SIZE = 1 << 16
 
 
 class PipeConnection:
@@ -31,17 +37,15 @@ class PipeConnection:
 
     name = ADDRESS
 
-    def __init__(self, stream, on_close):
+    def __init__(self, stream, on_close, timeout=SEND_TIMEOUT):
         self.stream = stream
         self.fd = stream.fileno()
         self.on_close = on_close
+        self.timeout = timeout  # for the markers
         self.closed = False
         # Keeps lines whole on the pipe and orders closing after the last line. Acquired by each
         # send's deadline; taken after the Companion and session locks.
         self._lock = threading.Lock()
-        self._deadlines = hasattr(select, "poll")
-        if self._deadlines:
-            os.set_blocking(self.fd, False)
 
     def send(self, data, timeout):
         """Write one message (UTF-8 JSON) as a line within *timeout* seconds; return whether it went."""
@@ -53,14 +57,14 @@ class PipeConnection:
         try:
             if self.closed:
                 return False
-            return self._write(line, deadline)
+            return self._write(line, deadline, timeout)
         finally:
             self._lock.release()
 
     def write(self, data):
         """Write *data* (a marker) whole, as a stream would."""
         with self._lock:
-            self._write(data, time.monotonic() + SEND_TIMEOUT)
+            self._write(data, time.monotonic() + self.timeout, self.timeout)
 
     def flush(self):
         """Nothing to flush: every write is whole."""
@@ -71,23 +75,27 @@ class PipeConnection:
             self.closed = True
         self.on_close()
 
-    def _write(self, data, deadline):
-        """Write all of *data* by *deadline*; on a missed deadline or a closed pipe, give up the client."""
+    def _write(self, data, deadline, timeout):
+        """Write all of *data* by *deadline*, *timeout* s after the send began, or give up the client."""
         view = memoryview(data)
         try:
             while view:
-                try:
-                    view = view[os.write(self.fd, view):]
-                except BlockingIOError:
-                    if not self._wait_writable(deadline):
-                        self._give_up("the parent took no output for {:.0f} s".format(SEND_TIMEOUT))
-                        return False
+                if not self._wait_writable(deadline):
+                    self._give_up("the parent read no output for {} s".format(timeout))
+                    return False
+                view = view[os.write(self.fd, view[:_ATOMIC_WRITE]):]
             return True
         except OSError as problem:
             self._give_up("cannot write to stdout: {}".format(problem))
             return False
 
     def _wait_writable(self, deadline):
+        """Wait until the pipe has room for a write of ``_ATOMIC_WRITE`` bytes, which then cannot block.
+
+        The pipe stays blocking: it may be the parent's stderr too (``2>&1``).
+        """
+        if not hasattr(select, "poll"):
+            return True  # Windows cannot wait on a pipe: writes there have no deadline
         poller = select.poll()
         poller.register(self.fd, select.POLLOUT)
         remaining = deadline - time.monotonic()
@@ -103,7 +111,7 @@ class PipeConnection:
 class StdioLiaison(Liaison):
     """A server for the one client at the other end of a pair of pipes.
 
-    Reads lines from *stdin* (a binary stream) and writes them to *stdout* (a
+    Reads lines from *stdin* (a file with a descriptor) and writes them to *stdout* (a
     binary stream, which :func:`liaison.cli.claim_stdout` keeps for liaison
     alone). A line over *max_size* bytes gets an error reply and is skipped.
 
@@ -118,7 +126,7 @@ class StdioLiaison(Liaison):
         Liaison.__init__(self, companion, dispatcher, send_timeout)
         self.stdin = stdin
         self.max_size = max_size
-        self.connection = PipeConnection(stdout, self.shutdown)
+        self.connection = PipeConnection(stdout, self.shutdown, send_timeout)
         self.session = None
         self._stopped = threading.Event()
         self._background = None
@@ -135,19 +143,36 @@ class StdioLiaison(Liaison):
         self.close_session(self.session)
 
     def _read(self):
-        """Hand each line of stdin to the session; at end of input, let it finish."""
+        """Hand each line of stdin to the session; at end of input, let it finish.
+
+        Reads the descriptor, not the stream: a thread blocked in a buffered read
+        holds the stream's lock, and the interpreter aborts at exit without it.
+        """
+        parts, size = [], 0  # the line so far (kept up to the limit only) and its length
         while not self._stopped.is_set():
-            line = self.stdin.readline(self.max_size + 1)
-            if not line:
+            chunk = os.read(self.stdin.fileno(), READ_SIZE)
+            if not chunk:
+                self._take_line(parts, size)
                 self.session.finish()
                 return
-            if len(line) > self.max_size and not line.endswith(b"\n"):
-                self._refuse_long_line()
-                continue
-            line = line.strip()
-            if line:
-                self.session.receive(line)
-            line = None
+            *complete, rest = chunk.split(b"\n")
+            for piece in complete:
+                parts.append(piece)
+                self._take_line(parts, size + len(piece))
+                size = 0
+            size += len(rest)
+            if size <= self.max_size:
+                parts.append(rest)
+
+    def _take_line(self, parts, size):
+        """Hand the session the line in *parts* (emptied), or an error if its *size* is over the limit."""
+        line = b"".join(parts).strip() if size <= self.max_size else None
+        parts.clear()
+        if line is None:
+            self.session.take(protocol.ProtocolError("message over the limit of {} bytes; send smaller messages or "
+                                                     "start the server with a larger --max-size".format(self.max_size)))
+        elif line:
+            self.session.receive(line)
 
     def serve_in_thread(self):
         """Serve on a new daemon thread and return that thread."""
@@ -164,21 +189,12 @@ class StdioLiaison(Liaison):
         self._stopped.set()
 
     def stop(self):
-        """Stop serving: queued requests are dropped and no line follows. Idempotent."""
+        """Stop serving: queued requests are dropped and no line follows (inside a command: after its reply)."""
         self.shutdown()
-        self._stopped.set()
-        self.cancel_pending()
-        if self.session is not None:
-            self.session.going_away(self.send_timeout)
-
-    def _refuse_long_line(self):
-        """Answer a line over the size limit with an error, and skip the rest of it."""
-        while True:
-            rest = self.stdin.readline(self.max_size)
-            if not rest or rest.endswith(b"\n"):
-                break
-        self.session.take(protocol.ProtocolError("message over the limit of {} bytes; send smaller messages or "
-                                                 "start the server with a larger --max-size".format(self.max_size)))
+        if self.current_client() is None:  # else closing the connection after the reply ends serving
+            self.cancel_pending()
+            if self.session is not None:
+                self.session.going_away(self.send_timeout)
 
 
 def main(argv=None):

@@ -43,11 +43,15 @@ class Client:
         return reply["response"]
 
     def error(self, command, *args, **kwargs):
-        """Send one command that must fail and return its error object."""
+        """Send one command that must fail; check the error reply's shape and return
+        ``{"type", "message", "traceback"}`` from its ``exception`` and ``error`` (the list of lines)."""
         reply = self.request(command, *args, **kwargs)
         assert reply["tag"] == "error", reply
-        assert set(reply["error"]) == {"type", "message", "traceback"}
-        return reply["error"]
+        assert list(reply) == ["error", "exception", "tag", "evt"], reply
+        lines, exception = reply["error"], reply["exception"]
+        assert set(exception) == {"type", "message"}, exception
+        assert lines and all(isinstance(line, str) and "\n" not in line for line in lines), lines
+        return {"type": exception["type"], "message": exception["message"], "traceback": lines}
 
     def close(self):
         self.ws.close()

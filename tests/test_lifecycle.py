@@ -111,9 +111,12 @@ def test_no_parent_watch_keeps_serving_after_the_parent_dies(orphan):
 #: A command that neither returns nor lets itself be interrupted; it says when it has started.
 STUBBORN = json.dumps({"command": {"command": "run", "args": ["builtins:exec", "\n".join([
     "import time",
-    "liaison.send({'tag': 'started'}, client=liaison.current_client())",
+    "started = False",
     "while True:",
     "    try:",
+    "        if not started:",
+    "            started = True",
+    "            liaison.send({'tag': 'started'}, client=liaison.current_client())",
     "        time.sleep(1)",
     "    except BaseException:",
     "        continue",

@@ -62,9 +62,10 @@ def test_id_is_optional(client):
 def test_malformed_requests_get_error_replies(client, text, words, echoed):
     reply = send_raw(client, text)
     assert reply["tag"] == "error"
-    assert reply["error"]["type"] == "ProtocolError"
+    assert reply["exception"]["type"] == "ProtocolError"
+    assert reply["error"] == ["ProtocolError: " + reply["exception"]["message"]]
     for word in words:
-        assert word in reply["error"]["message"]
+        assert word in reply["exception"]["message"]
     assert reply["evt"] == (json.loads(text) if echoed else None)
     assert send_raw(client, '{"command": {"command": "ping"}}')["response"] == "pong"
 
@@ -73,7 +74,7 @@ def test_deeply_nested_request_gets_an_error_reply(client):
     depth = 100000
     reply = send_raw(client, '{"command": {"command": "store", "args": ["x", ' + "[" * depth + "]" * depth + "]}}")
     assert reply["tag"] == "error"
-    assert "nested too deeply" in reply["error"]["message"]
+    assert "nested too deeply" in reply["exception"]["message"]
     assert send_raw(client, '{"command": {"command": "ping"}}')["response"] == "pong"
 
 
@@ -85,7 +86,7 @@ def test_binary_frame_with_json_is_accepted(client):
 def test_binary_frame_that_is_not_utf8_gets_error_reply(client):
     client.ws.send_binary(b"\xff\xfe{}")
     reply = strict_loads(client.ws.recv())
-    assert reply["tag"] == "error" and "UTF-8" in reply["error"]["message"]
+    assert reply["tag"] == "error" and "UTF-8" in reply["exception"]["message"]
 
 
 def test_unicode_round_trip(client):
@@ -107,8 +108,7 @@ def test_conversions_of_results_json_cannot_hold(client):
     assert values["class"] == "python:///sample:Point"
     assert values["function"] == "python:///sample:echo"
     assert values["builtin"] == "python:///builtins:len"
-    assert values["error"]["type"] == "KeyError"
-    assert values["error"]["message"] == "'k'"
+    assert values["error"] == ["KeyError: 'k'"]
     assert values["opaque"] == "<opaque>"
     assert values["point"] == {"x": 3, "y": 4}
     assert values["3"] == "int key"

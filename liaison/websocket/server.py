@@ -165,8 +165,8 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         :meth:`stop` (from any thread) ends it and waits for it.
         """
         thread = threading.Thread(target=self.serve_forever, name="liaison-server", daemon=True)
-        self._background = thread
         thread.start()
+        self._background = thread  # only once started: stop() joins it
         return thread
 
     def start(self):

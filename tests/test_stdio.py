@@ -1,0 +1,458 @@
+"""``python -m liaison.stdio`` driven as a parent process drives it: real pipes, one JSON message per line."""
+import itertools
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+from conftest import wait_until
+
+from liaison.constants import START_MARKER, STOP_MARKER
+from liaison.lifecycle import PARENT_POLL
+
+START_LINE = (START_MARKER + "@stdio\n").encode()
+STOP_LINE = (STOP_MARKER + "@stdio\n").encode()
+
+_ids = itertools.count()
+
+
+class Lines:
+    """The lines arriving on a file descriptor, read as they come."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def read_line(self, timeout=20):
+        """The next line, with its newline; at end of file what is left (b"" if nothing)."""
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            assert ready, "no whole line within {} s; so far: {!r}".format(timeout, bytes(self.buffer[:200]))
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                rest, self.buffer = bytes(self.buffer), bytearray()
+                return rest
+            self.buffer += chunk
+        end = self.buffer.index(b"\n") + 1
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return line
+
+
+class StdioServer:
+    """``python -m liaison.stdio`` in a subprocess: requests written to its stdin, lines read from its stdout.
+
+    Its stderr goes to a file, so that nothing it logs or prints can fill a pipe and stall it.
+    """
+
+    def __init__(self, *args):
+        self.stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen([sys.executable, "-m", "liaison.stdio"] + list(args),
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.lines = Lines(self.process.stdout.fileno())
+        self.started = self.lines.read_line()
+
+    def write(self, data):
+        """Write raw bytes to the server's stdin."""
+        self.process.stdin.write(data)
+        self.process.stdin.flush()
+
+    def send(self, command, *args, **kwargs):
+        """Write one request line; return the request as sent (its reply's ``evt``)."""
+        request = {"command": {"command": command, "args": list(args), "kwargs": kwargs}, "id": next(_ids)}
+        self.write(json.dumps(request).encode() + b"\n")
+        return request
+
+    def read_line(self, timeout=20):
+        return self.lines.read_line(timeout)
+
+    def message(self, timeout=20):
+        """The next line, parsed; it must be one whole line of JSON."""
+        line = self.read_line(timeout)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1, line[:200]
+        return json.loads(line.decode("utf-8"))
+
+    def reply_to(self, request):
+        """The next message, which must be the reply to *request*."""
+        reply = self.message()
+        assert reply.get("evt") == request and reply["tag"] in ("response", "error"), reply
+        return reply
+
+    def call(self, command, *args, **kwargs):
+        """Send one command and return its response, failing the test on an error reply."""
+        reply = self.reply_to(self.send(command, *args, **kwargs))
+        assert reply["tag"] == "response", reply
+        return reply["response"]
+
+    def error(self, command, *args, **kwargs):
+        """Send one command that must fail; return its error reply."""
+        reply = self.reply_to(self.send(command, *args, **kwargs))
+        assert reply["tag"] == "error", reply
+        return reply
+
+    def close_stdin(self):
+        self.process.stdin.close()
+
+    def wait_stopped(self, timeout=20):
+        """Read up to the STOP marker, which must be the last line; return the exit code."""
+        assert self.read_line(timeout) == STOP_LINE
+        assert self.read_line(timeout) == b""
+        return self.process.wait(timeout)
+
+    def stderr_text(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+            try:
+                stream.close()
+            except BrokenPipeError:  # unflushed input for a server that is gone
+                pass
+
+
+@pytest.fixture
+def stdio():
+    """Start ``python -m liaison.stdio`` subprocesses; all are killed after the test."""
+    servers = []
+
+    def start(*args):
+        server = StdioServer(*args)
+        servers.append(server)
+        assert server.started == START_LINE, (server.started, server.stderr_text())
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+def exec_request(code, request_id):
+    """A request that runs *code* with ``liaison`` (the server) in its globals."""
+    return json.dumps({"command": {"command": "run", "args": ["builtins:exec", code, {"liaison": "$liaison"}]},
+                       "id": request_id}).encode() + b"\n"
+
+
+def start_long_command(server, seconds):
+    """Start a command that sleeps *seconds* and wait until it runs; return its request id."""
+    code = "import time\nliaison.send({'tag': 'started'}, client=liaison.current_client())\ntime.sleep(%s)" % seconds
+    server.write(exec_request(code, "long"))
+    assert server.message() == {"tag": "started"}
+    return "long"
+
+
+def test_markers_are_the_first_and_last_lines(stdio):
+    server = stdio()
+    assert server.call("ping") == "pong"
+    server.close_stdin()
+    assert server.wait_stopped() == 0
+
+
+def test_every_command(stdio):
+    server = stdio()
+    assert server.call("ping") == "pong"
+    assert server.call("run", "math:pow", 2, 10) == 1024
+    assert server.call("store", "data", {"a": [1, 2], "text": "日本語 ✓"}) == "data"
+    assert server.call("get", 'data["a"][1]') == 2
+    assert server.call("get", 'data["text"]') == "日本語 ✓"
+    assert server.call("exists", "data") is True
+    assert server.call("exists", "nothing_here") is False
+    assert server.call("init", "f", "fractions:Fraction", 3, 4) == "f"
+    assert server.call("get", "f.denominator") == 4
+    assert server.call("register", "root", "math:sqrt") == "root"
+    assert server.call("run", "root", 16) == 4.0
+    assert server.call("try", "math:sqrt", 9) == {"success": True, "result": 3.0}
+    assert server.call("try", "math:sqrt", -1)["success"] is False
+
+
+def test_pipelined_requests_are_answered_in_order(stdio):
+    server = stdio()
+    requests = []
+    for number in range(200):  # more than a session's inbox holds
+        if number % 7 == 3:
+            command = {"command": "explode"}
+        else:
+            command = {"command": "run", "args": ["operator:mul", number, 3]}
+        requests.append({"command": command, "id": number})
+    server.write(b"".join(json.dumps(request).encode() + b"\n" for request in requests))
+    for request in requests:
+        reply = server.reply_to(request)
+        if request["command"]["command"] == "explode":
+            assert reply["tag"] == "error"
+        else:
+            assert reply["response"] == request["id"] * 3
+
+
+def test_ping_is_answered_while_a_long_command_runs(stdio):
+    server = stdio()
+    start_long_command(server, 3)
+    sent = time.monotonic()
+    ping = server.send("ping")
+    assert server.reply_to(ping)["response"] == "pong"
+    assert time.monotonic() - sent < 1
+    reply = server.message()
+    assert reply["tag"] == "response" and reply["evt"]["id"] == "long"
+
+
+def test_commands_run_on_the_main_thread(stdio):
+    server = stdio()
+    assert "MainThread" in server.call("run", "threading:current_thread")
+    assert server.call("init", "thread", "threading:current_thread") == "thread"
+    assert server.call("get", "thread.name") == "MainThread"
+
+
+def test_pushed_messages_arrive_as_sent_before_the_reply(stdio):
+    server = stdio()
+    alert = {"tag": "alert", "message": {"level": "warning", "text": "ünïcode ✓", "values": [1, 2.5, None, True]}}
+    request = server.send("run", "liaison.send", alert)
+    assert server.message() == alert
+    assert server.reply_to(request)["response"] == 1
+
+
+@pytest.mark.parametrize("pushed, received", [
+    ('{\n  "tag": "alert",\r\n  "message": "two\\nlines"\n}', {"tag": "alert", "message": "two\nlines"}),
+    ("not JSON,\njust text\r\n", "not JSON,\njust text\r\n"),
+], ids=["JSON text", "plain text"])
+def test_a_pushed_str_with_newlines_arrives_as_one_line(stdio, pushed, received):
+    server = stdio()
+    request = server.send("run", "liaison.send", pushed)
+    assert server.message() == received
+    assert server.reply_to(request)["response"] == 1
+
+
+def test_a_request_with_carriage_returns_gets_a_one_line_reply(stdio):
+    server = stdio()
+    server.write(b'{"command":\r {"command": "run",\r "args": ["operator:add", "a\\r\\n", "b"]},\r "id": "cr"}\r\n')
+    reply = server.message()
+    assert reply["response"] == "a\r\nb"
+    assert reply["evt"] == {"command": {"command": "run", "args": ["operator:add", "a\r\n", "b"]}, "id": "cr"}
+
+
+@pytest.mark.parametrize("line, evt", [
+    (b"this is not JSON", None),
+    (b"\xff\xfe not UTF-8", None),
+    (b"[1, 2, 3]", [1, 2, 3]),
+    (b'{"command": {"command": "explode"}, "id": 7}', {"command": {"command": "explode"}, "id": 7}),
+    (b'{"command": {"command": "get"}, "id": 8}', {"command": {"command": "get"}, "id": 8}),
+    (b'{"command": {"command": "run", "args": "math:pi"}, "id": 9}',
+     {"command": {"command": "run", "args": "math:pi"}, "id": 9}),
+    (b'{"command": {"command": "run", "args": ["math:nope"]}, "id": 10}',
+     {"command": {"command": "run", "args": ["math:nope"]}, "id": 10}),
+], ids=["not JSON", "not UTF-8", "not an object", "unknown command", "missing argument", "args not a list",
+        "bad target"])
+def test_errors_are_replies_and_the_server_keeps_serving(stdio, line, evt):
+    server = stdio()
+    server.write(line + b"\n")
+    reply = server.message()
+    assert reply["tag"] == "error" and "error" in reply
+    assert reply["evt"] == evt
+    assert server.call("ping") == "pong"
+
+
+def test_five_megabytes_in_and_out(stdio):
+    server = stdio()
+    text = "ü" + "x" * (5 * 1024 * 1024)
+    assert server.call("store", "big", text) == "big"
+    assert server.call("run", "builtins:len", "$big") == len(text)
+    assert server.call("get", "big") == text
+    assert server.call("run", "operator:mul", "y", 5 * 1024 * 1024) == "y" * (5 * 1024 * 1024)
+
+
+def test_a_line_over_max_size_gets_an_error_and_serving_goes_on(stdio):
+    server = stdio("--max-size", "1000")
+
+    def line_of(size, request_id):
+        request = '{"command": {"command": "run", "args": ["builtins:len", ""]}, "id": %d}' % request_id
+        padded = request.replace('""', '"{}"'.format("z" * (size - len(request))))
+        assert len(padded) == size
+        return padded.encode()
+
+    server.write(line_of(1000, 1) + b"\n" + line_of(1001, 2) + b"\n" + b"z" * 100000 + b"\n" + line_of(1000, 3) + b"\n")
+    assert server.message()["evt"]["id"] == 1
+    for _ in range(2):
+        refused = server.message()
+        assert refused["tag"] == "error" and refused["evt"] is None
+    assert server.message()["evt"]["id"] == 3
+    assert server.call("ping") == "pong"
+
+
+def test_end_of_input_answers_what_was_queued_then_stops(stdio):
+    server = stdio()
+    requests = [server.send("run", "time:sleep", 0.5)] + [server.send("run", "operator:neg", n) for n in range(20)]
+    server.write(b'{"command": {"command": "run", "args": ["operator:neg", 1]}, "id": "last, without a newline"}')
+    server.close_stdin()
+    for request in requests:
+        server.reply_to(request)
+    assert server.message()["evt"]["id"] == "last, without a newline"
+    assert server.wait_stopped() == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signals_stop_it(stdio, signum):
+    server = stdio()
+    assert server.call("ping") == "pong"
+    server.process.send_signal(signum)
+    assert server.wait_stopped() == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signals_stop_it_during_a_long_command(stdio, signum):
+    server = stdio()
+    start_long_command(server, 60)
+    server.process.send_signal(signum)
+    line = server.read_line()
+    if line != STOP_LINE:  # the interrupted command's reply may come first
+        reply = json.loads(line.decode())
+        assert reply["tag"] == "error" and reply["evt"]["id"] == "long"
+        line = server.read_line()
+    assert line == STOP_LINE
+    assert server.read_line() == b""
+    assert server.process.wait(20) == 0
+
+
+def test_a_command_can_stop_the_server_after_its_reply(stdio):
+    server = stdio()
+    assert server.call("run", "liaison.stop") is None
+    assert server.wait_stopped() == 0
+
+
+def test_output_of_served_code_goes_to_stderr(stdio):
+    server = stdio()
+    code = "\n".join([
+        "import os, subprocess, sys",
+        "print('from print')",
+        "sys.stdout.write('from sys.stdout\\n')",
+        "sys.stdout.flush()",
+        "os.write(1, b'from os.write\\n')",
+        "subprocess.check_call([sys.executable, '-c', 'print(\"from a child process\")'])",
+    ])
+    server.write(exec_request(code, "noisy"))
+    assert server.message()["evt"]["id"] == "noisy"
+    server.close_stdin()
+    assert server.wait_stopped() == 0
+    printed = server.stderr_text()
+    for text in ["from print", "from sys.stdout", "from os.write", "from a child process"]:
+        assert text in printed
+
+
+def test_allow_import_limits_targets(stdio):
+    server = stdio("--allow-import", "math")
+    assert server.call("run", "math:sqrt", 4) == 2.0
+    server.error("run", "os:getcwd")
+    assert server.call("exists", "os:getcwd") is False
+    assert server.call("ping") == "pong"
+
+
+def test_a_parent_that_stops_reading_does_not_wedge_it(stdio):
+    server = stdio("--send-timeout", "0.5")
+    for _ in range(5):
+        server.send("run", "operator:mul", "x", 1 << 20)
+    # Each reply is far larger than a pipe holds: the server gives up on the first within 0.5 s.
+    assert server.process.wait(10) == 0
+    assert "stopping" in server.stderr_text()
+
+
+def test_a_parent_that_closes_its_end_of_stdout_stops_it(stdio):
+    server = stdio()
+    server.process.stdout.close()
+    server.send("run", "operator:mul", "x", 1 << 20)
+    assert server.process.wait(20) == 0
+
+
+def test_help_lists_the_shared_options_and_no_address():
+    help_text = subprocess.check_output([sys.executable, "-m", "liaison.stdio", "--help"]).decode()
+    for option in ["--max-size", "--send-timeout", "--allow-import", "--no-parent-watch", "--log-level"]:
+        assert option in help_text
+    assert "HOST:PORT" not in help_text
+
+
+# Parent death, with a stand-in frontend between the test and the server.
+
+#: Starts the server on the test's pipes (argv: stdin fd, stdout fd, options), tells its id, then waits to die.
+PARENT = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-m", "liaison.stdio"] + sys.argv[3:],
+                         stdin=int(sys.argv[1]), stdout=int(sys.argv[2]))
+print(child.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def exited(pid):
+    """Whether process *pid* is gone or a zombie (whoever adopted it may not reap it)."""
+    try:
+        with open("/proc/{}/stat".format(pid)) as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def parent_id(pid):
+    with open("/proc/{}/stat".format(pid)) as stat:
+        return int(stat.read().rpartition(")")[2].split()[1])
+
+
+@pytest.fixture
+def orphan():
+    """Start a parent process that starts the server on pipes the test keeps; yield
+    (parent, server pid, write end of the server's stdin, its stdout's lines)."""
+    started = []
+
+    def start(*options):
+        child_in, to_child = os.pipe()
+        from_child, child_out = os.pipe()
+        parent = subprocess.Popen([sys.executable, "-c", PARENT, str(child_in), str(child_out)] + list(options),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(child_in, child_out))
+        os.close(child_in)
+        os.close(child_out)
+        child = int(parent.stdout.readline())
+        started.append((parent, child, to_child, from_child))
+        return parent, child, to_child, Lines(from_child)
+
+    yield start
+    for parent, child, to_child, from_child in started:
+        parent.kill()
+        parent.wait()
+        parent.stdin.close()
+        parent.stdout.close()
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(to_child)
+        os.close(from_child)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_it_stops_when_its_parent_dies_though_stdin_stays_open(orphan):
+    parent, child, to_child, lines = orphan()
+    assert lines.read_line() == START_LINE
+    parent.kill()
+    parent.wait()
+    assert lines.read_line() == STOP_LINE
+    assert lines.read_line() == b""
+    wait_until(lambda: exited(child))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_no_parent_watch_serves_on_after_the_parent_dies(orphan):
+    parent, child, to_child, lines = orphan("--no-parent-watch")
+    assert lines.read_line() == START_LINE
+    parent.kill()
+    parent.wait()
+    wait_until(lambda: parent_id(child) != parent.pid)
+    time.sleep(3 * PARENT_POLL)  # a watcher, had there been one, would have stopped the server by now
+    os.write(to_child, b'{"command": {"command": "ping"}, "id": 1}\n')
+    assert json.loads(lines.read_line().decode())["response"] == "pong"
+    os.write(to_child, b'{"command": {"command": "run", "args": ["liaison.stop"]}, "id": 2}\n')
+    assert json.loads(lines.read_line().decode())["evt"]["id"] == 2
+    assert lines.read_line() == STOP_LINE
+    wait_until(lambda: exited(child))

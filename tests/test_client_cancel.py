@@ -111,7 +111,7 @@ def test_cancel_of_a_finished_or_unknown_request_says_so(client):
 
 def test_describe_a_target_and_the_commands(client):
     description = client.describe("fractions:Fraction")
-    assert (description["kind"], description["name"]) == ("class", "Fraction")
+    assert (description["kind"], description["name"]) == ("class", "fractions:Fraction")
     assert "limit_denominator" in description["members"]
     assert {"get", "run", "try", "ping"} <= set(client.describe()["commands"])
 

@@ -54,7 +54,7 @@ export interface Parameter {
 /** What `describe(target)` tells about a target. */
 export interface Description {
   kind: "module" | "class" | "function" | "value";
-  /** The qualified name. */
+  /** The qualified name, as a target: "module:qualname". */
   name: string;
   /** The signature as text, or null where Python cannot give one. */
   signature: string | null;

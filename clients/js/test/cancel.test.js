@@ -129,7 +129,7 @@ for (const transport of ["websocket", "stdio"]) {
     test("describe() tells what a target is, and with no target the commands", async () => {
       const description = await client.describe("fractions:Fraction");
       assert.equal(description.kind, "class");
-      assert.equal(description.name, "Fraction");
+      assert.equal(description.name, "fractions:Fraction");
       assert.ok(description.members.includes("limit_denominator"));
       const commands = await client.describe();
       for (const name of ["get", "run", "try", "ping"]) assert.ok(name in commands.commands, name);

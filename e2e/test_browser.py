@@ -1,5 +1,9 @@
-"""README.rst's t-test example in headless Chromium: a page on http://127.0.0.1 imports clients/js/liaison.js,
-runs the example against a real ``python -m liaison.websocket``, and shows what it got."""
+"""README.rst's browser examples in headless Chromium: pages on http://127.0.0.1 run them against a real
+``python -m liaison.websocket`` and show what they got.
+
+* the t-test with a client: the page imports clients/js/liaison.js and connects;
+* the example without a client: its websocket half, given the server's address, exactly as printed.
+"""
 import http.server
 import json
 import os
@@ -14,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import CLIENT_JS
-from readme import example
+from readme import TTEST, example
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -22,20 +26,23 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# Runs the README's t-test block with a `client` connected to the page's ?server=, then shows what it got.
+# Runs *body* with `server` (the ?server= URL) and `printed` (what console.log got), then shows
+# what the body returns as JSON, or the error.
 PAGE = """<!doctype html>
 <meta charset="utf-8">
-<title>liaison t-test</title>
+<title>liaison example</title>
 <pre id="result"></pre>
 <script type="module">
 import {{ connect }} from "./liaison.js";
 
 const shown = document.getElementById("result");
+const server = new URLSearchParams(location.search).get("server");
+const printed = [];
+console.log = (...values) => printed.push(values.join(" ") + "\\n");
 try {{
-const client = await connect(new URLSearchParams(location.search).get("server"));
-{example}
-shown.textContent = JSON.stringify({{
-  statistic, pvalue, control: await client.get("control"), treated: await client.get("treated") }});
+shown.textContent = JSON.stringify(await (async () => {{
+{body}
+}})());
 shown.dataset.state = "done";
 }} catch (error) {{
   shown.textContent = `${{error.name}}: ${{error.message}}`;
@@ -44,22 +51,39 @@ shown.dataset.state = "done";
 </script>
 """
 
+TTEST_BODY = """const client = await connect(server);
+{example}
+return {{ statistic, pvalue, control: await client.get("control"), treated: await client.get("treated") }};
+"""
+
+WITHOUT_CLIENT_BODY = """const address = new URL(server).host;
+{example}
+socket.close();
+return printed.join("");
+"""
+
 
 @pytest.fixture
 def site():
-    """An HTTP server on 127.0.0.1 serving the page and the client module; yields its base URL."""
+    """An HTTP server on 127.0.0.1 serving the pages and the client module; yields its base URL."""
     with open(os.path.join(CLIENT_JS, "liaison.js"), "rb") as module:
-        files = {"/index.html": ("text/html", PAGE.format(example=example("javascript", "ttest_ind")).encode()),
-                 "/liaison.js": ("text/javascript", module.read())}
+        files = {
+            "/ttest.html": PAGE.format(body=TTEST_BODY.format(example=example("javascript", TTEST))),
+            "/without-client.html": PAGE.format(
+                body=WITHOUT_CLIENT_BODY.format(example=example("javascript", "crypto.randomUUID"))),
+            "/liaison.js": module.read(),
+        }
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            content_type, body = files.get(urllib.parse.urlsplit(self.path).path, ("text/plain", None))
+            path = urllib.parse.urlsplit(self.path).path
+            body = files.get(path)
             self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body or b"")))
+            self.send_header("Content-Type", "text/javascript" if path.endswith(".js") else "text/html")
+            body = body.encode() if isinstance(body, str) else body or b""
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body or b"")
+            self.wfile.write(body)
 
         def log_message(self, format, *args):
             pass
@@ -89,10 +113,20 @@ def browser():
         driver.quit()
 
 
-def test_page_runs_the_ttest_example_and_shows_scipys_result(browser, site, server, check_ttest):
-    browser.get("{}/index.html?{}".format(site, urllib.parse.urlencode({"server": server.url})))
+def shown(browser, site, page, server):
+    """What *page* showed once done, parsed; fails with what it showed if it failed."""
+    browser.get("{}/{}?{}".format(site, page, urllib.parse.urlencode({"server": server.url})))
     result = browser.find_element(By.ID, "result")
     WebDriverWait(browser, 30).until(lambda _: result.get_attribute("data-state"))
     assert result.get_attribute("data-state") == "done", result.text
-    check_ttest(json.loads(result.text))
-    assert server.get("test.pvalue") == json.loads(result.text)["pvalue"]
+    return json.loads(result.text)
+
+
+def test_page_runs_the_ttest_example_and_shows_scipys_result(browser, site, server, check_ttest):
+    got = shown(browser, site, "ttest.html", server)
+    check_ttest(got)
+    assert server.get("test.pvalue") == got["pvalue"]
+
+
+def test_page_runs_the_example_without_a_client(browser, site, server, check_seed_ttest):
+    check_seed_ttest(example("javascript", "crypto.randomUUID"), shown(browser, site, "without-client.html", server))

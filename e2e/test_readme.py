@@ -1,9 +1,22 @@
-"""README.rst's client examples, extracted from it and run as printed against real servers."""
+"""README.rst's client examples, extracted from it and run as printed against real servers.
+
+Node 22 runs the examples written for Node 22 and browsers unchanged; the Node on the PATH
+(Debian's Node 20) runs the ones written for it unchanged, and the client start-up example
+with the ws package's WebSocket made global, as Node 22 has it.
+"""
 import json
 import subprocess
 import sys
 
-from readme import example
+from readme import TTEST, example
+
+# Runs a README block that uses a `client` connected to LIAISON_URL.
+WITH_CLIENT = """import {{ connect }} from "liaison-client";
+
+const client = await connect(process.env.LIAISON_URL);
+{example}
+await client.close();
+"""
 
 # Runs the README's t-test block with a `client` connected to LIAISON_URL, then prints what it got.
 NODE_TTEST = """import {{ connect }} from "liaison-client";
@@ -15,17 +28,61 @@ console.log(JSON.stringify({{
 await client.close();
 """
 
+# After the example without a client: close the socket and stop the backend it started.
+SEED_END = """
+socket.close();
+backend.kill();
+"""
+
+
+def run_python(source):
+    return subprocess.check_output([sys.executable, "-c", source], timeout=60).decode()
+
 
 def test_python_example():
-    output = subprocess.check_output([sys.executable, "-c", example("python", "spawn()")], timeout=60)
-    assert output.decode() == "1.4142135623730951\n"
+    assert run_python(example("python", "spawn()")) == "1.4142135623730951\n"
 
 
-def test_node_startup_example(run_node):
-    assert run_node(example("javascript", 'from "liaison-client"')) == "pong\n1.4142135623730951\n"
+def test_python_stdio_example():
+    assert run_python(example("python", 'spawn(transport="stdio")')) == "progress: 0.5\n1.4142135623730951\n"
 
 
-def test_node_ttest_example_equals_scipy(run_node, server, check_ttest):
-    source = NODE_TTEST.format(example=example("javascript", "ttest_ind"))
-    check_ttest(json.loads(run_node(source, LIAISON_URL=server.url)))
+def test_node_startup_example_on_node_22(run_node, node22):
+    output = run_node(example("javascript", 'spawn({ python: "python3" })'), node=node22, shim=False)
+    assert output == "pong\n1.4142135623730951\n"
+
+
+def test_node_startup_example_on_node_20_with_a_websocket_given(run_node):
+    assert run_node(example("javascript", 'spawn({ python: "python3" })')) == "pong\n1.4142135623730951\n"
+
+
+def test_node_20_websocket_example(run_node):
+    assert run_node(example("javascript", "spawn({ WebSocket })"), shim=False) == "1.4142135623730951\n"
+
+
+def test_node_stdio_example_needs_no_websocket(run_node):
+    assert run_node(example("javascript", 'transport: "stdio"'), shim=False) == "alert: frame rate dropped\n"
+
+
+def test_cancel_and_deadline_example(run_node, node22, server):
+    source = WITH_CLIENT.format(example=example("javascript", "AbortController"))
+    assert run_node(source, node=node22, shim=False, env={"LIAISON_URL": server.url}) == "Cancelled\n2\n"
+    # The loop was interrupted: the server answers at once.
+    assert server.call("ping", timeout=5) == "pong"
+
+
+def test_describe_example(run_node, node22, server):
+    source = WITH_CLIENT.format(example=example("javascript", "describe("))
+    output = run_node(source, node=node22, shim=False, env={"LIAISON_URL": server.url})
+    assert output == "(a, b, *, rel_tol=1e-09, abs_tol=0.0)\na (required)\nb (required)\nrel_tol = 1e-9\nabs_tol = 0\n"
+
+
+def test_example_without_a_client_on_node_22(run_node, node22, check_seed_ttest):
+    start, requests = example("javascript", "START_MARKER"), example("javascript", "crypto.randomUUID")
+    check_seed_ttest(requests, run_node(start + requests + SEED_END, node=node22, shim=False))
+
+
+def test_node_ttest_example_equals_scipy(run_node, node22, server, check_ttest):
+    source = NODE_TTEST.format(example=example("javascript", TTEST))
+    check_ttest(json.loads(run_node(source, node=node22, shim=False, env={"LIAISON_URL": server.url})))
     assert server.get("test.df") > 0

@@ -1,36 +1,41 @@
-"""A blocking Python client: :func:`connect` to a running liaison, or :func:`spawn` one and connect.
+"""A blocking Python client: :func:`connect` to a running liaison, or :func:`spawn` one and talk to it
+over a websocket or over the child's stdin and stdout.
 
 Calls block until their own reply. One reader thread receives every message and hands
 each reply to the caller waiting on its id, so one client can be shared between threads;
-events the server pushes go to the ``on_event`` callback. Needs ``websocket-client``
-(``pip install 'liaison-backend[client]'``).
+messages the server pushes go to the handlers registered with :meth:`Client.on`. Websockets
+need ``websocket-client`` (``pip install 'liaison-backend[client]'``); stdio needs nothing.
 """
+import codecs
+import functools
 import itertools
 import json
 import logging
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 from urllib.parse import quote
 
-from .constants import START_MARKER
+from .constants import START_MARKER, STOP_MARKER
 from .extras import require
-from .remote import RemoteError, result
+from .remote import RemoteError, headline, is_reply, remote_error, result
 
-websocket = require("websocket", "websocket-client", "client", "liaison.client")
-
-__all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT"]
+__all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT", "CANCEL_GRACE"]
 
 logger = logging.getLogger("liaison")
 
 #: Seconds to wait for a connection, a reply, or a spawned server's start marker.
 DEFAULT_TIMEOUT = 30.0
 
+#: Seconds a timed-out call waits, after sending ``cancel``, for the server to end it.
+CANCEL_GRACE = 1.0
+
+#: Seconds a failed send waits for the reader to learn why the connection ended, to say so.
+_END_WAIT = 1.0
+
 #: Most of a spawned server's stderr quoted in an error, in characters.
 _STDERR_QUOTE = 4000
-
 
 #: What to do about a refused handshake, by HTTP status.
 _REFUSAL_HINTS = {401: ": it needs its token (token=...)"}
@@ -42,59 +47,48 @@ def _at_least(args, count, usage):
         raise TypeError("{} takes at least {} positional arguments".format(usage, count - 1))
 
 
-class _WebSocket(websocket.WebSocket):
-    """websocket-client's connection, answering a close frame even when the server has already gone."""
-
-    def send_close(self, *args, **kwargs):
-        # The server may drop the socket right after its own close frame; the reply is then moot,
-        # and an error here would hide the close code and reason from the reader.
-        try:
-            super().send_close(*args, **kwargs)
-        except (websocket.WebSocketException, OSError):
-            pass
-
-
 class _Pending:
-    """A call waiting for its reply; ``reply`` stays None if the connection ends first."""
+    """A call waiting for its reply; ``reply`` stays None if the connection ends first.
 
-    __slots__ = ("done", "reply")
+    An *abandoned* call timed out: its reply, if it ever comes, is dropped without a word.
+    """
 
-    def __init__(self):
+    __slots__ = ("command", "done", "reply", "sent", "abandoned")
+
+    def __init__(self, command):
+        self.command = command
         self.done = threading.Event()
         self.reply = None
+        self.sent = False
+        self.abandoned = False
 
 
 class Client:
-    """A connection to a liaison with one blocking method per command.
+    """A conversation with a liaison, with one blocking method per command.
 
     A method returns the response, or raises :class:`~liaison.RemoteError` for an error reply,
-    ``TimeoutError`` when no reply comes within ``timeout`` seconds, and ``ConnectionError``
-    once the connection has ended. *on_event* is called with the data of every event, on
-    the reader thread: it must not wait for a reply from this client.
+    ``TimeoutError`` when no reply comes within ``timeout`` seconds (the call is then cancelled
+    in the server), and ``ConnectionError`` once the connection has ended. Use :func:`connect`
+    or :func:`spawn` to make one. *on_event* is a handler for every pushed message, as
+    ``on("*", on_event)``.
     """
 
-    def __init__(self, url, token=None, timeout=DEFAULT_TIMEOUT, on_event=None):
-        self.url = url
+    def __init__(self, channel, timeout=DEFAULT_TIMEOUT, on_event=None):
+        self.channel = channel
         self.timeout = timeout
-        self.on_event = on_event
-        header = []
-        if token is not None:
-            url += ("&" if "?" in url else "?") + "token=" + quote(token, safe="")
-            header.append("Authorization: Bearer " + token)
-        try:
-            # No Origin header: this is not a browser.
-            self.ws = websocket.create_connection(url, timeout=timeout, class_=_WebSocket, header=header,
-                                                  suppress_origin=True, enable_multithread=True)
-        except websocket.WebSocketBadStatusException as refusal:
-            raise ConnectionRefusedError("{} refused the connection with HTTP {}{}".format(
-                self.url, refusal.status_code, _REFUSAL_HINTS.get(refusal.status_code, "")))
-        self.ws.settimeout(None)
         self._ids = itertools.count(1)
+        # Guards _pending, _ended and _handlers, and each pending call's reply until it is done.
         self._lock = threading.Lock()
         self._pending = {}
         self._ended = None
+        self._handlers = {"*": [on_event]} if on_event is not None else {}
         self._reader = threading.Thread(target=self._read, name="liaison-client-reader", daemon=True)
         self._reader.start()
+
+    @property
+    def url(self):
+        """Where the server is: its ``ws://`` URL, or how it was started for stdio."""
+        return self.channel.name
 
     # The commands.
 
@@ -133,65 +127,148 @@ class Client:
         """``"pong"``, even while another command runs."""
         return self.call("ping")
 
+    def describe(self, target=None):
+        """What *target* is and how to call it; with no target, the server's commands and their signatures."""
+        return self.call("describe", [] if target is None else [target])
+
+    def cancel(self, request_id):
+        """Ask the server to cancel this client's request *request_id* (see :meth:`in_flight`).
+
+        Returns ``"dequeued"``, ``"interrupted"``, ``"finished"`` or ``"unknown"``; the cancelled
+        call itself raises a RemoteError of type ``Cancelled`` once the server ends it.
+        """
+        return self.call("cancel", [request_id])
+
     # Requests and replies.
 
-    def call(self, command, args=(), kwargs=None):
-        """Send *command* with *args* and *kwargs*, wait for its reply and return the response."""
-        pending = _Pending()
+    def call(self, command, args=(), kwargs=None, timeout=None):
+        """Send *command* with *args* and *kwargs*, wait for its reply and return the response.
+
+        *timeout* (seconds; None: the client's ``timeout``, which may itself be None to wait for
+        ever) bounds the wait. When it passes, the call is cancelled in the server and
+        ``TimeoutError`` is raised as soon as the server has ended it, or after
+        :data:`CANCEL_GRACE` more seconds if it does not (a command blocked in C cannot be
+        interrupted); its ``__cause__`` is the ``Cancelled`` RemoteError when that came.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        request_id, pending = self._request(command, args, kwargs)
+        if not pending.done.wait(timeout):
+            raise self._timed_out(request_id, pending, timeout)
+        if pending.reply is None:
+            raise ConnectionError(self._ended)
+        return result(pending.reply)
+
+    def in_flight(self):
+        """The ids of this client's calls sent and waiting for their reply, mapped to their command names."""
+        with self._lock:
+            return {request_id: pending.command for request_id, pending in self._pending.items()
+                    if pending.sent and not pending.abandoned}
+
+    def _request(self, command, args, kwargs):
+        """Send one request; return its id and the :class:`_Pending` its reply will reach."""
+        pending = _Pending(command)
         with self._lock:
             if self._ended is not None:
                 raise ConnectionError(self._ended)
             request_id = next(self._ids)
             self._pending[request_id] = pending
-        message = {"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": request_id}
         try:
-            try:
-                self.ws.send(json.dumps(message))
-            except (websocket.WebSocketException, OSError) as problem:
-                raise ConnectionError(self._ended or "cannot send to {}: {}".format(self.url, problem))
-            if not pending.done.wait(self.timeout):
-                raise TimeoutError("no reply to {} within {} s from {}".format(command, self.timeout, self.url))
-        finally:
+            self.channel.send(json.dumps(
+                {"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": request_id}))
+        except BaseException as problem:
             with self._lock:
                 self._pending.pop(request_id, None)
-        if pending.reply is None:
-            raise ConnectionError(self._ended)
-        return result(pending.reply)
+            if isinstance(problem, ConnectionError) and self._reader is not threading.current_thread():
+                # The reader is about to learn why (a close frame, the end of output): say that instead.
+                self._reader.join(_END_WAIT)
+                if self._ended is not None:
+                    raise ConnectionError(self._ended)
+            raise
+        with self._lock:
+            pending.sent = True
+        return request_id, pending
+
+    def _timed_out(self, request_id, pending, timeout):
+        """Cancel a call that got no reply in time and return the TimeoutError saying what came of it."""
+        cancel_id = cancelling = None
+        try:
+            cancel_id, cancelling = self._request("cancel", [request_id], None)
+        except ConnectionError:
+            pass
+        pending.done.wait(CANCEL_GRACE)
+        self._abandon(request_id)
+        self._abandon(cancel_id)
+        problem = TimeoutError("no reply to {} within {} s from {}; {}".format(
+            pending.command, timeout, self.url, _cancel_outcome(cancelling, pending)))
+        if pending.reply is not None and pending.reply.get("tag") == "error":
+            problem.__cause__ = remote_error(pending.reply)
+        return problem
+
+    def _abandon(self, request_id):
+        """Drop the reply to *request_id* without a word if it comes: nobody waits for it any more."""
+        with self._lock:
+            pending = self._pending.get(request_id)
+            if pending is not None:
+                pending.abandoned = True
+
+    # Messages from the server.
+
+    def on(self, tag, handler):
+        """Call ``handler(message)`` for every pushed message whose ``"tag"`` is *tag*; ``"*"``: every pushed message.
+
+        Handlers run on the reader thread, in the order registered (tag handlers before
+        ``"*"``); they must not wait for a reply from this client. Returns a function that
+        removes the handler.
+        """
+        with self._lock:
+            self._handlers[tag] = self._handlers.get(tag, []) + [handler]
+
+        def remove():
+            with self._lock:
+                self._handlers[tag] = [known for known in self._handlers.get(tag, []) if known is not handler]
+
+        return remove
 
     def _read(self):
-        """Hand every reply to its caller and every event to ``on_event`` until the connection ends."""
-        reason = "connection to {} closed".format(self.url)
+        """Hand every reply to its caller and every pushed message to its handlers until the connection ends."""
+        reason = "the client's reader failed"
         try:
             while True:
-                opcode, data = self.ws.recv_data()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    reason = "{} closed the connection{}".format(self.url, _close_reason(data))
-                    break
-                self._dispatch(json.loads(data.decode("utf-8")))
-        except (websocket.WebSocketException, OSError) as problem:
-            reason = "connection to {} lost: {}".format(self.url, problem)
+                message = json.loads(self.channel.receive())
+                if is_reply(message):
+                    self._settle(message)
+                else:
+                    self._push(message)
+        except ConnectionError as ended:
+            reason = str(ended)
         except ValueError as problem:
-            reason = "{} sent a message that is not UTF-8 JSON: {}".format(self.url, problem)
+            reason = "{} sent a message that is not JSON: {}".format(self.url, problem)
         finally:
             self._end(reason)
 
-    def _dispatch(self, message):
-        """Route one message from the server."""
-        if message.get("tag") == "event":
-            if self.on_event is not None:
-                try:
-                    self.on_event(message["event"])
-                except Exception:
-                    logger.exception("on_event failed for an event from %s", self.url)
-            return
-        request = message.get("evt")
+    def _settle(self, reply):
+        """Give a reply to the call waiting for it."""
+        request = reply.get("evt")
+        request_id = request.get("id") if isinstance(request, dict) else None
         with self._lock:
-            pending = self._pending.get(request.get("id")) if isinstance(request, dict) else None
+            pending = self._pending.pop(request_id, None) if _hashable(request_id) else None
+            if pending is not None:
+                pending.reply = reply
+                pending.done.set()
         if pending is None:
-            logger.warning("a reply from %s matches no waiting call: %.200s", self.url, message)
-            return
-        pending.reply = message
-        pending.done.set()
+            logger.warning("a reply from %s matches no waiting call: %.200s", self.url, reply)
+
+    def _push(self, message):
+        """Hand a pushed message to the handlers of its tag, then to the catch-all handlers."""
+        tag = message.get("tag") if isinstance(message, dict) else None
+        with self._lock:
+            tagged = self._handlers.get(tag, []) if tag != "*" and _hashable(tag) else []
+            handlers = tagged + self._handlers.get("*", [])
+        for handler in handlers:
+            try:
+                handler(message)
+            except Exception:
+                logger.exception("a handler failed for a message from %s", self.url)
 
     def _end(self, reason):
         """Mark the connection ended and release every waiting caller."""
@@ -202,18 +279,106 @@ class Client:
             call.done.set()
 
     def close(self):
-        """Close the connection (with the closing handshake) and wait for the reader thread."""
+        """Close the connection (politely: a close frame, or the end of the server's stdin) and wait for the reader."""
         if self._reader.is_alive():
-            self.ws.send_close()
+            self.channel.close(self.timeout)
             if self._reader is not threading.current_thread():
                 self._reader.join(self.timeout)
-        self.ws.shutdown()
+        self.channel.release()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _hashable(value):
+    """Whether *value* (parsed JSON) can be a dict key: ids are numbers or strings, but a server may echo anything."""
+    return not isinstance(value, (dict, list))
+
+
+def _cancel_outcome(cancelling, pending):
+    """What came of the ``cancel`` sent for a timed-out call, for its TimeoutError."""
+    if pending.reply is not None:
+        cancelled = pending.reply.get("tag") == "error" and remote_error(pending.reply).type == "Cancelled"
+        return "cancelled it" if cancelled else "it had just ended"
+    if cancelling is None or cancelling.reply is None:
+        answer = "sent cancel, no answer"
+    elif cancelling.reply.get("tag") == "error":
+        error = remote_error(cancelling.reply)
+        answer = "the server cannot cancel it ({})".format(headline(error.type, error.message))
+    else:
+        answer = "cancel answered {!r}".format(cancelling.reply.get("response"))
+    return answer + ": it may still be running"
+
+
+# Websockets.
+
+@functools.lru_cache(maxsize=None)
+def _websocket_client():
+    """websocket-client and our connection class on it, imported on first use: stdio needs neither."""
+    websocket = require("websocket", "websocket-client", "client", "liaison.client")
+
+    class Connection(websocket.WebSocket):
+        """websocket-client's connection, answering a close frame even when the server has already gone."""
+
+        def send_close(self, *args, **kwargs):
+            # The server may drop the socket right after its own close frame; the reply is then moot,
+            # and an error here would hide the close code and reason from the reader.
+            try:
+                super().send_close(*args, **kwargs)
+            except (websocket.WebSocketException, OSError):
+                pass
+
+    return websocket, Connection
+
+
+class _WebsocketChannel:
+    """A websocket connection, as the :class:`Client` uses it: send and receive text, close."""
+
+    def __init__(self, url, token, timeout):
+        websocket, connection = _websocket_client()
+        self.name = url
+        self._errors = (websocket.WebSocketException, OSError)
+        self._close_opcode = websocket.ABNF.OPCODE_CLOSE
+        header = []
+        if token is not None:
+            url += ("&" if "?" in url else "?") + "token=" + quote(token, safe="")
+            header.append("Authorization: Bearer " + token)
+        try:
+            # No Origin header: this is not a browser.
+            self.ws = websocket.create_connection(url, timeout=timeout, class_=connection, header=header,
+                                                  suppress_origin=True, enable_multithread=True)
+        except websocket.WebSocketBadStatusException as refusal:
+            raise ConnectionRefusedError("{} refused the connection with HTTP {}{}".format(
+                self.name, refusal.status_code, _REFUSAL_HINTS.get(refusal.status_code, "")))
+        self.ws.settimeout(None)
+
+    def send(self, text):
+        try:
+            self.ws.send(text)
+        except self._errors as problem:
+            raise ConnectionError("cannot send to {}: {}".format(self.name, problem))
+
+    def receive(self):
+        """The next message's text; ConnectionError once the connection has ended."""
+        try:
+            opcode, data = self.ws.recv_data()
+        except self._errors as problem:
+            raise ConnectionError("connection to {} lost: {}".format(self.name, problem))
+        if opcode == self._close_opcode:
+            raise ConnectionError("{} closed the connection{}".format(self.name, _close_reason(data)))
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as problem:
+            raise ConnectionError("{} sent a message that is not UTF-8: {}".format(self.name, problem))
+
+    def close(self, timeout):
+        self.ws.send_close()
+
+    def release(self):
+        self.ws.shutdown()
 
 
 def _close_reason(data):
@@ -230,86 +395,225 @@ def connect(address, token=None, timeout=DEFAULT_TIMEOUT, on_event=None):
     *token* is sent as ``?token=`` in the URL and as ``Authorization: Bearer``.
     """
     url = address if "://" in address else "ws://" + address
-    return Client(url, token=token, timeout=timeout, on_event=on_event)
+    return Client(_WebsocketChannel(url, token, timeout), timeout=timeout, on_event=on_event)
+
+
+# Spawned servers.
+
+class _ServerProcess:
+    """A spawned ``python -m liaison.<transport>``, every pipe of which is read to its end.
+
+    Its stderr is passed through to this process's stderr (served code's ``print`` goes there),
+    keeping the end of it for error messages; its stdout is read by ``stdout_reader``, a thread.
+    """
+
+    def __init__(self, command, env, stdin):
+        self.command = " ".join(command)
+        self.process = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.stdout_reader = None
+        # Guards _stderr, the end of the server's stderr so far.
+        self._stderr_lock = threading.Lock()
+        self._stderr = ""
+        self._stderr_reader = threading.Thread(target=self._pass_stderr, name="liaison-server-stderr", daemon=True)
+        self._stderr_reader.start()
+
+    def _pass_stderr(self):
+        """Copy the server's stderr to ours until it ends, keeping its last characters."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        for chunk in iter(functools.partial(os.read, self.process.stderr.fileno(), 65536), b""):
+            text = decoder.decode(chunk)
+            with self._stderr_lock:
+                self._stderr = (self._stderr + text)[-_STDERR_QUOTE:]
+            if sys.stderr is not None:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+    def stderr_tail(self):
+        """The end of the server's stderr, for error messages; complete once the server has exited."""
+        if self.process.poll() is not None:
+            self._stderr_reader.join(1)
+        with self._stderr_lock:
+            return self._stderr.strip() or "(nothing)"
+
+    def first_output(self, read, timeout):
+        """What ``read()`` returns from the server's stdout (b"" if it exits first), or None after *timeout* seconds."""
+        outputs = []
+        self.stdout_reader = threading.Thread(target=lambda: outputs.append(read()), daemon=True)
+        self.stdout_reader.start()
+        self.stdout_reader.join(timeout)
+        return outputs[0] if outputs else None
+
+    def check_marker(self, output, expected, timeout):
+        """What follows *expected* in *output* (from :meth:`first_output`); raise, quoting stderr, if it is absent."""
+        if output is None:
+            raise TimeoutError("{} wrote no start marker within {} s; its stderr: {}".format(
+                self.command, timeout, self.stderr_tail()))
+        text = output.decode("utf-8", "replace")
+        if not text:
+            raise RuntimeError("{} exited with code {} before listening; its stderr: {}".format(
+                self.command, self.process.wait(timeout), self.stderr_tail()))
+        if not text.startswith(expected):
+            raise RuntimeError("{} wrote {!r} instead of its start marker; its stderr: {}".format(
+                self.command, text[:200], self.stderr_tail()))
+        return text[len(expected):]
+
+    def discard_stdout(self):
+        """Read the server's stdout to its end on a thread, so that no output can ever block the server."""
+        self.stdout_reader = threading.Thread(target=_read_to_end, args=(self.process.stdout.fileno(),),
+                                              name="liaison-server-stdout", daemon=True)
+        self.stdout_reader.start()
+
+    def reap(self, timeout):
+        """Wait up to *timeout* seconds for the server to exit, and kill it if it does not."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def release(self):
+        """Close this side of the pipes once the server has exited.
+
+        A pipe still being read stays open (a process the server started may hold its other end):
+        closing it under its reader would hang or make the reader read another file.
+        """
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass  # what is left in its buffer cannot reach a server that has gone
+        for pipe, reader in ((self.process.stdout, self.stdout_reader), (self.process.stderr, self._stderr_reader)):
+            if reader is not None:
+                reader.join(1)
+            if reader is None or not reader.is_alive():
+                pipe.close()
+
+
+def _read_to_end(fd):
+    """Read file descriptor *fd* until its end, discarding what comes."""
+    while os.read(fd, 65536):
+        pass
+
+
+class _PipeChannel:
+    """A spawned ``python -m liaison.stdio``'s stdin and stdout, one JSON message per line each way."""
+
+    def __init__(self, server):
+        self.server = server
+        self.name = "{} (pid {})".format(server.command, server.process.pid)
+        # Guards the server's stdin: one whole line at a time, and no write after it is closed.
+        self._send_lock = threading.Lock()
+
+    def send(self, text):
+        with self._send_lock:
+            try:
+                self.server.process.stdin.write(text.encode("utf-8") + b"\n")
+                self.server.process.stdin.flush()
+            except (OSError, ValueError) as problem:
+                raise ConnectionError("cannot send to {}: {}".format(self.name, problem))
+
+    def receive(self):
+        """The next line's text; ConnectionError once the server has written its stop marker or ended its output."""
+        line = self.server.process.stdout.readline()
+        if line.startswith(STOP_MARKER.encode() + b"@"):
+            self.server.process.stdout.read()
+            raise ConnectionError("{} stopped".format(self.name))
+        if not line:
+            raise ConnectionError("{} ended its output without its stop marker".format(self.name))
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError as problem:
+            raise ConnectionError("{} sent a line that is not UTF-8: {}".format(self.name, problem))
+
+    def close(self, timeout):
+        """End the server's stdin, which stops it.
+
+        A send blocked on a full pipe (the server stopped reading) holds the send lock; if it
+        still does after *timeout* seconds, the server is killed, which ends that send.
+        """
+        if not self._send_lock.acquire(timeout=-1 if timeout is None else timeout):
+            logger.warning("%s takes no input; killing it", self.name)
+            self.server.process.kill()
+            self._send_lock.acquire()
+        try:
+            self.server.process.stdin.close()
+        except OSError:
+            pass  # what is left in its buffer cannot reach a server that has gone
+        finally:
+            self._send_lock.release()
+
+    def release(self):
+        pass
 
 
 class SpawnedClient(Client):
     """A :class:`Client` of a server it started; :meth:`close` also stops that server."""
 
-    def __init__(self, process, stderr, url, **options):
-        self.process = process
-        self.stderr = stderr
-        super().__init__(url, **options)
+    def __init__(self, server, channel, transport, **options):
+        self.server = server
+        self.process = server.process
+        self.transport = transport
+        super().__init__(channel, **options)
+        if transport == "stdio":
+            server.stdout_reader = self._reader
 
     def close(self):
-        """Stop the server (``run liaison.stop``), wait for it to exit, and close the connection."""
-        try:
-            self.call("run", ["liaison.stop"])
-        except (ConnectionError, TimeoutError, RemoteError) as problem:
-            logger.warning("could not stop the server at %s by command (%s); terminating it", self.url, problem)
-            self.process.terminate()
+        """Stop the server and wait for it to exit (killing it after the timeout), and close the connection.
+
+        Over a websocket the server is stopped with ``run liaison.stop``; over stdio, by the end of its stdin.
+        """
+        if self.transport == "websocket" and self._reader.is_alive():
+            try:
+                self.call("run", ["liaison.stop"])
+            except (ConnectionError, TimeoutError, RemoteError) as problem:
+                logger.warning("could not stop the server at %s by command (%s); terminating it", self.url, problem)
+                self.process.terminate()
         super().close()
-        _reap(self.process, self.timeout)
-        self.stderr.close()
+        self.server.reap(self.timeout)
+        self.server.release()
 
 
-def _reap(process, timeout):
-    """Wait up to *timeout* seconds for *process* to exit, kill it if it does not, and close its stdout."""
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    process.stdout.close()
+def spawn(python=sys.executable, address=None, transport="websocket", token=None, timeout=DEFAULT_TIMEOUT,
+          on_event=None):
+    """Start a liaison server in a new process, wait for its start marker, and return a client to it.
 
-
-def _first_output(process, timeout):
-    """The first chunk *process* writes to stdout (b"" if it exits first), or None after *timeout* seconds."""
-    chunks = []
-    reader = threading.Thread(target=lambda: chunks.append(os.read(process.stdout.fileno(), 4096)), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return chunks[0] if chunks else None
-
-
-def _tail(stderr):
-    """The end of a spawned server's stderr so far, for error messages."""
-    stderr.seek(0)
-    text = stderr.read().decode("utf-8", "replace").strip()
-    return text[-_STDERR_QUOTE:] or "(nothing)"
-
-
-def spawn(python=sys.executable, address="127.0.0.1:0", **options):
-    """Start ``python -m liaison.websocket address``, wait for its start marker, and connect.
-
-    Returns a :class:`SpawnedClient` whose ``close()`` stops the server. *options* go to
-    :func:`connect` (``token``, ``timeout``, ``on_event``); a token is also handed to the server
-    in ``LIAISON_TOKEN``. Raises ``TimeoutError`` if no start marker comes within the timeout and
-    ``RuntimeError`` if the server exits first, both quoting its stderr.
+    *transport* ``"websocket"`` runs ``python -m liaison.websocket address`` (default
+    ``127.0.0.1:0``, a free port) and connects, handing *token* to the server in
+    ``LIAISON_TOKEN`` too; ``"stdio"`` runs ``python -m liaison.stdio`` and talks over its stdin
+    and stdout (no address, no token: nothing but this process can reach it). Returns a
+    :class:`SpawnedClient` whose ``close()`` stops the server; *timeout* and *on_event* are as
+    for :func:`connect`. The server's stderr is passed through to ours. Raises ``TimeoutError``
+    if no start marker comes within the timeout and ``RuntimeError`` if the server exits first,
+    both quoting its stderr.
     """
-    timeout = options.get("timeout", DEFAULT_TIMEOUT)
     env = dict(os.environ)
-    if options.get("token") is not None:
-        env["LIAISON_TOKEN"] = options["token"]
-    command = [python, "-m", "liaison.websocket", address]
-    stderr = tempfile.TemporaryFile()
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env)
+    if transport == "stdio":
+        if address is not None or token is not None:
+            raise TypeError("spawn(transport='stdio') takes no address or token: nothing but this process can reach it")
+        command = [python, "-m", "liaison.stdio"]
+        stdin = subprocess.PIPE
+    elif transport == "websocket":
+        if token is not None:
+            env["LIAISON_TOKEN"] = token
+        command = [python, "-m", "liaison.websocket", "127.0.0.1:0" if address is None else address]
+        stdin = subprocess.DEVNULL
+    else:
+        raise ValueError("transport must be 'websocket' or 'stdio', not {!r}".format(transport))
+    server = _ServerProcess(command, env, stdin)
     try:
-        chunk = _first_output(process, timeout)
-        if chunk is None:
-            raise TimeoutError("{} wrote no start marker within {} s; its stderr: {}".format(
-                " ".join(command), timeout, _tail(stderr)))
-        text = chunk.decode("utf-8", "replace")
-        if not text:
-            raise RuntimeError("{} exited with code {} before listening; its stderr: {}".format(
-                " ".join(command), process.wait(timeout), _tail(stderr)))
-        if not text.startswith(START_MARKER + "@"):
-            raise RuntimeError("{} wrote {!r} instead of its start marker; its stderr: {}".format(
-                " ".join(command), text[:200], _tail(stderr)))
-        return SpawnedClient(process, stderr, "ws://" + text[len(START_MARKER) + 1:], **options)
+        if transport == "stdio":
+            server.check_marker(server.first_output(server.process.stdout.readline, timeout),
+                                START_MARKER + "@stdio\n", timeout)
+            channel = _PipeChannel(server)
+        else:
+            address = server.check_marker(server.first_output(
+                functools.partial(os.read, server.process.stdout.fileno(), 4096), timeout), START_MARKER + "@", timeout)
+            server.discard_stdout()
+            channel = _WebsocketChannel("ws://" + address, token, timeout)
+        return SpawnedClient(server, channel, transport, timeout=timeout, on_event=on_event)
     except BaseException:
-        if process.poll() is None:
-            process.kill()
-        _reap(process, timeout)
-        stderr.close()
+        if server.process.poll() is None:
+            server.process.kill()
+        server.reap(timeout)
+        server.release()
         raise

@@ -4,13 +4,17 @@ Nothing here knows about sockets, so every Python client shares it; importing it
 third-party package.
 """
 
-__all__ = ["RemoteError", "result"]
+__all__ = ["RemoteError", "result", "remote_error", "is_reply"]
+
+#: How many of the remote traceback's last frames ``str(RemoteError)`` shows.
+_SHOWN_FRAMES = 3
 
 
 class RemoteError(Exception):
     """The remote liaison answered with an error: its exception type name, message and traceback.
 
-    *traceback* is the remote traceback as a list of lines; ``str()`` gives ``"Type: message"``.
+    *traceback* is the remote traceback as a list of lines. ``str()`` gives ``"Type: message"``
+    followed by the last frames of that traceback, so an uncaught one shows where it happened.
     """
 
     def __init__(self, type, message, traceback=()):
@@ -20,12 +24,67 @@ class RemoteError(Exception):
         self.traceback = list(traceback)
 
     def __str__(self):
-        return "{}: {}".format(self.type, self.message)
+        frames = _last_frames(self.traceback, _SHOWN_FRAMES)
+        if not frames:
+            return headline(self.type, self.message)
+        return "\n".join([headline(self.type, self.message), "Raised in the liaison server at:"] + frames)
+
+
+def headline(type, message):
+    """``Type: message``, or just ``Type`` for an exception without a message, as Python prints them."""
+    return "{}: {}".format(type, message) if message else type
+
+
+def is_reply(message):
+    """Whether a parsed message is the reply to a request (it echoes the request as ``evt``) rather than a push."""
+    return isinstance(message, dict) and message.get("tag") in ("response", "error") and "evt" in message
 
 
 def result(reply):
     """The response a parsed reply carries, or raise :class:`RemoteError` for an error reply."""
     if reply.get("tag") == "error":
-        error = reply["error"]
-        raise RemoteError(error["type"], error["message"], error["traceback"])
+        raise remote_error(reply)
     return reply["response"]
+
+
+def remote_error(reply):
+    """The :class:`RemoteError` an error reply stands for.
+
+    Type and message come from the reply's ``exception``; an upstream liaison-py server sends
+    only the traceback (as ``traceback.format_exception`` gives it), so they are read from its end.
+    """
+    lines = _lines(reply.get("error"))
+    exception = reply.get("exception")
+    if isinstance(exception, dict):
+        return RemoteError(exception.get("type"), exception.get("message"), lines)
+    type, _, message = "\n".join(lines[_exception_start(lines):]).partition(": ")
+    return RemoteError(type.rpartition(".")[2], message, lines)
+
+
+def _lines(error):
+    """The traceback in an ``error`` field as one string per line, whether it came one line per
+    item (liaison-backend) or as ``format_exception``'s chunks ending in newlines (liaison-py)."""
+    if isinstance(error, str):
+        error = [error]
+    if not isinstance(error, list):
+        return [] if error is None else [str(error)]
+    text = "".join(item if item.endswith("\n") else item + "\n" for item in map(str, error))
+    return text[:-1].split("\n") if text else []
+
+
+def _exception_start(lines):
+    """The index of the first line of the final ``Type: message`` part: the line after the last frame."""
+    start = 0
+    for index, line in enumerate(lines):
+        if line.startswith('  File "'):
+            start = index + 1
+        elif start == index and line.startswith("    "):
+            start = index + 1  # the frame's source line, or the carets under it
+    return start
+
+
+def _last_frames(lines, count):
+    """The lines of the last *count* frames of a traceback (each ``File`` line with its source lines)."""
+    end = _exception_start(lines)
+    starts = [index for index, line in enumerate(lines[:end]) if line.startswith('  File "')]
+    return lines[starts[-count:][0]:end] if starts else []

@@ -1,16 +1,20 @@
-// A client for liaison-backend: connect() to a running liaison, or spawn() one from Node or Electron.
-// No dependency: it uses the platform's WebSocket (browsers, Electron, Node 22+), or one passed in.
+// A client for liaison-backend: connect() to a running liaison, or spawn() one from Node or Electron
+// and talk to it over a websocket or over the child's stdin and stdout.
+// No dependency: websockets use the platform's WebSocket (browsers, Electron, Node 22+), or one passed in.
 
 /** Milliseconds to wait for a connection, a reply, or a spawned server's start marker. */
 export const DEFAULT_TIMEOUT = 30000;
+
+/** Milliseconds a timed-out or aborted call waits, after sending `cancel`, for the server to end it. */
+export const CANCEL_GRACE = 1000;
 
 /** Most of a spawned server's stderr quoted in an error, in characters. */
 const STDERR_QUOTE = 4000;
 
 /** The remote liaison answered with an error: its exception type name, message and traceback lines. */
 export class RemoteError extends Error {
-  constructor({ type, message, traceback }) {
-    super(`${type}: ${message}`);
+  constructor({ type, message, traceback = [] }) {
+    super(message ? `${type}: ${message}` : type);
     this.name = "RemoteError";
     this.type = type;
     this.remoteMessage = message;
@@ -18,11 +22,55 @@ export class RemoteError extends Error {
   }
 }
 
+/**
+ * The RemoteError an error reply stands for. Type and message come from its `exception`; an
+ * upstream liaison-py server sends only the traceback, so they are read from its end.
+ */
+function remoteError(reply) {
+  const traceback = tracebackLines(reply.error);
+  if (reply.exception !== null && typeof reply.exception === "object") {
+    return new RemoteError({ type: reply.exception.type, message: reply.exception.message, traceback });
+  }
+  const text = traceback.slice(exceptionStart(traceback)).join("\n");
+  const colon = text.indexOf(": ");
+  const type = colon < 0 ? text : text.slice(0, colon);
+  return new RemoteError({ type: type.slice(type.lastIndexOf(".") + 1), message: colon < 0 ? "" : text.slice(colon + 2), traceback });
+}
+
+/**
+ * The traceback in an `error` field as one string per line, whether it came one line per item
+ * (liaison-backend) or as Python's format_exception chunks ending in newlines (liaison-py).
+ */
+function tracebackLines(error) {
+  const items = typeof error === "string" ? [error] : Array.isArray(error) ? error.map(String) : error == null ? [] : [JSON.stringify(error)];
+  const text = items.map((item) => (item.endsWith("\n") ? item : `${item}\n`)).join("");
+  return text ? text.slice(0, -1).split("\n") : [];
+}
+
+/** The index of the first line of a traceback's final "Type: message" part: the line after its last frame. */
+function exceptionStart(lines) {
+  let start = 0;
+  lines.forEach((line, index) => {
+    if (line.startsWith('  File "') || (start === index && start > 0 && line.startsWith("    "))) start = index + 1;
+  });
+  return start;
+}
+
+/** Whether a parsed message is the reply to a request (it echoes the request as `evt`) rather than a push. */
+function isReply(message) {
+  return message !== null && typeof message === "object" && (message.tag === "response" || message.tag === "error") && "evt" in message;
+}
+
 /** An Error named like Python's TimeoutError, for calls, connections and start-up that take too long. */
-function timeoutError(message) {
-  const error = new Error(message);
+function timeoutError(message, cause) {
+  const error = new Error(message, cause ? { cause } : undefined);
   error.name = "TimeoutError";
   return error;
+}
+
+/** setTimeout, except that an infinite delay never fires (setTimeout would fire at once); returns the timer or null. */
+function after(milliseconds, callback) {
+  return Number.isFinite(milliseconds) ? setTimeout(callback, milliseconds) : null;
 }
 
 /** The URL of `address` (`ws://host:port/...` or `host:port`) without any token, as messages show it. */
@@ -32,101 +80,217 @@ function shownUrl(address) {
   return url.href;
 }
 
-/** A connection to a liaison with one Promise-returning method per command. */
+/**
+ * A conversation with a liaison, with one Promise-returning method per command.
+ * Use connect() or spawn() to make one.
+ */
 export class Client {
-  /** Use connect() or spawn(); `socket` is an open WebSocket. */
-  constructor(socket, { timeout = DEFAULT_TIMEOUT, onEvent } = {}) {
-    this.socket = socket;
-    this.url = shownUrl(socket.url);
+  /** `channel`: `url`, `send(text)`, `close()`, and `open({message, end})`, which resolves once the channel has closed. */
+  constructor(channel, { timeout = DEFAULT_TIMEOUT } = {}) {
+    this.channel = channel;
+    this.socket = channel.socket ?? null;
+    this.url = channel.url;
     this.timeout = timeout;
     this.nextId = 1;
     this.pending = new Map();
-    this.listeners = new Set(onEvent ? [onEvent] : []);
+    this.abandoned = new Set();
+    this.handlers = new Map();
     this.ended = null;
-    this.closed = new Promise((resolve) => {
-      socket.addEventListener("close", (event) => {
-        this.end(`${this.url} closed the connection (code ${event.code}${event.reason ? `: ${event.reason}` : ""})`);
-        resolve(event.code);
-      });
-    });
-    socket.addEventListener("message", (event) => this.receive(event.data));
+    this.closed = channel.open({ message: (text) => this.receive(text), end: (reason) => this.end(reason) });
   }
 
-  get(target) { return this.call("get", [target]); }
-  exists(target) { return this.call("exists", [target]); }
-  init(name, cls, args = [], kwargs = {}) { return this.call("init", [name, cls, ...args], kwargs); }
-  run(fcn, args = [], kwargs = {}) { return this.call("run", [fcn, ...args], kwargs); }
-  try(fcn, args = [], kwargs = {}) { return this.call("try", [fcn, ...args], kwargs); }
-  register(name, target) { return this.call("register", [name, target]); }
-  store(name, value) { return this.call("store", [name, value]); }
-  ping() { return this.call("ping"); }
+  get(target, options) { return this.call("get", [target], {}, options); }
+  exists(target, options) { return this.call("exists", [target], {}, options); }
+  init(name, cls, args = [], kwargs = {}, options) { return this.call("init", [name, cls, ...args], kwargs, options); }
+  run(fcn, args = [], kwargs = {}, options) { return this.call("run", [fcn, ...args], kwargs, options); }
+  try(fcn, args = [], kwargs = {}, options) { return this.call("try", [fcn, ...args], kwargs, options); }
+  register(name, target, options) { return this.call("register", [name, target], {}, options); }
+  store(name, value, options) { return this.call("store", [name, value], {}, options); }
+  ping(options) { return this.call("ping", [], {}, options); }
 
-  /** Send `command` and resolve to its response; reject with RemoteError, a TimeoutError or a lost connection. */
-  call(command, args = [], kwargs = {}) {
-    if (this.ended !== null) return Promise.reject(new Error(this.ended));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(timeoutError(`no reply to ${command} within ${this.timeout} ms from ${this.url}`));
-      }, this.timeout);
-      this.pending.set(id, { resolve, reject, timer });
-      this.socket.send(JSON.stringify({ command: { command, args, kwargs }, id }));
-    });
-  }
+  /** What `target` is and how to call it; with no target, the server's commands and their signatures. */
+  describe(target = null, options) { return this.call("describe", target === null ? [] : [target], {}, options); }
 
-  /** Call `listener(data)` for every event the server pushes; returns a function that stops it. */
-  onEvent(listener) {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
+  /**
+   * Ask the server to cancel this client's request `id` (a call's promise has it as `.id`); resolves to
+   * "dequeued", "interrupted", "finished" or "unknown". The cancelled call rejects with a RemoteError
+   * of type "Cancelled" once the server ends it.
+   */
+  cancel(id, options) { return this.call("cancel", [id], {}, options); }
 
-  /** Route one message: events to the listeners, replies to the call waiting on their id. */
-  receive(data) {
-    const message = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data));
-    if (message.tag === "event") {
-      for (const listener of this.listeners) {
-        try {
-          listener(message.event);
-        } catch (error) {
-          console.error("liaison: an event listener failed:", error);
-        }
+  /**
+   * Send `command` and resolve to its response; reject with a RemoteError, a TimeoutError or a lost connection.
+   * Options: `timeout` (ms; the client's by default; Infinity waits for ever) and `signal` (an AbortSignal).
+   * When the timeout passes or the signal aborts, the call is cancelled in the server. A timed-out call then
+   * rejects with a TimeoutError (its `cause` is the Cancelled RemoteError when that came), an aborted one with
+   * the server's reply (a Cancelled RemoteError, unless it had finished), each as soon as the server has ended
+   * it, or after CANCEL_GRACE ms if it does not (an aborted one then with `signal.reason`).
+   * The returned promise carries the request's id as `.id`.
+   */
+  call(command, args = [], kwargs = {}, { timeout = this.timeout, signal } = {}) {
+    let id = null;
+    const promise = new Promise((resolve, reject) => {
+      if (this.ended !== null) throw new Error(this.ended);
+      signal?.throwIfAborted();
+      const text = JSON.stringify({ command: { command, args, kwargs }, id: this.nextId });
+      id = this.nextId++;
+      const call = { command, timeout, resolve, reject, timer: null, signal, onAbort: null, stopping: null, cancelId: null,
+        cancelAnswer: null };
+      this.pending.set(id, call);
+      call.timer = after(timeout, () => this.stop(id, "timeout"));
+      if (signal) {
+        call.onAbort = () => this.stop(id, "abort");
+        signal.addEventListener("abort", call.onAbort, { once: true });
       }
+      try {
+        this.channel.send(text);
+      } catch (error) {
+        this.forget(id);
+        throw error;
+      }
+    });
+    promise.id = id;
+    return promise;
+  }
+
+  /** Stop waiting for call `id` (its timeout passed or its signal aborted): cancel it in the server, and give it CANCEL_GRACE ms to end. */
+  stop(id, why) {
+    const call = this.pending.get(id);
+    if (!call || call.stopping) return;
+    call.stopping = why;
+    clearTimeout(call.timer);
+    call.timer = setTimeout(() => this.giveUp(id), CANCEL_GRACE);
+    const cancelling = this.call("cancel", [id], {}, { timeout: Infinity });
+    call.cancelId = cancelling.id;
+    cancelling.then((answer) => { call.cancelAnswer = `cancel answered "${answer}"`; },
+      (error) => { call.cancelAnswer = `the server cannot cancel it (${error.message})`; });
+  }
+
+  /** A stopped call's reply did not come within CANCEL_GRACE: reject it, and drop its reply if it ever comes. */
+  giveUp(id) {
+    const call = this.abandon(id);
+    this.abandon(call.cancelId);
+    if (call.stopping === "timeout") call.reject(this.timedOut(call, null));
+    else call.reject(call.signal.reason);
+  }
+
+  /** The TimeoutError of a call that timed out, saying what came of its cancellation; `error` is its error reply's, if any. */
+  timedOut(call, error, finished) {
+    let outcome = `${call.cancelAnswer ?? "sent cancel, no answer"}: it may still be running`;
+    if (error?.type === "Cancelled") outcome = "cancelled it";
+    else if (finished) outcome = "it had just ended";
+    return timeoutError(`no reply to ${call.command} within ${call.timeout} ms from ${this.url}; ${outcome}`, error ?? undefined);
+  }
+
+  /** Stop waiting for request `id` and drop its reply without a word if it comes; return its call, if it was waiting. */
+  abandon(id) {
+    if (!this.pending.has(id)) return undefined;
+    this.abandoned.add(id);
+    return this.forget(id);
+  }
+
+  /** Remove call `id` from the waiting ones, with its timer and abort listener; return it. */
+  forget(id) {
+    const call = this.pending.get(id);
+    this.pending.delete(id);
+    clearTimeout(call.timer);
+    call.signal?.removeEventListener("abort", call.onAbort);
+    return call;
+  }
+
+  /**
+   * Call `handler(message)` for every pushed message whose `tag` is `tag`; "*": every pushed message.
+   * Tag handlers run before "*" ones, each in the order registered. Returns a function that removes the handler.
+   */
+  on(tag, handler) {
+    this.handlers.set(tag, [...(this.handlers.get(tag) ?? []), handler]);
+    return () => this.handlers.set(tag, (this.handlers.get(tag) ?? []).filter((known) => known !== handler));
+  }
+
+  /** Route one message: replies to the call waiting on their id, pushed messages to the handlers of their tag. */
+  receive(text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch (error) {
+      console.warn(`liaison: ${this.url} sent a message that is not JSON (${error.message}):`, text.slice(0, 200));
       return;
     }
-    const waiting = this.pending.get(message.evt?.id);
-    if (!waiting) {
-      console.warn(`liaison: a reply from ${this.url} matches no waiting call:`, message);
+    if (isReply(message)) this.settle(message);
+    else this.push(message);
+  }
+
+  /** Settle the call a reply answers. */
+  settle(reply) {
+    const id = reply.evt?.id;
+    if (this.abandoned.delete(id)) return;
+    if (!this.pending.has(id)) {
+      console.warn(`liaison: a reply from ${this.url} matches no waiting call:`, reply);
       return;
     }
-    this.pending.delete(message.evt.id);
-    clearTimeout(waiting.timer);
-    if (message.tag === "error") waiting.reject(new RemoteError(message.error));
-    else waiting.resolve(message.response);
+    const call = this.forget(id);
+    const error = reply.tag === "error" ? remoteError(reply) : null;
+    if (call.stopping === "timeout") call.reject(this.timedOut(call, error, true));
+    else if (error) call.reject(error);
+    else call.resolve(reply.response);
+  }
+
+  /** Hand a pushed message to the handlers of its tag, then to the "*" handlers. */
+  push(message) {
+    const tag = message !== null && typeof message === "object" && typeof message.tag === "string" ? message.tag : "*";
+    const handlers = [...(tag === "*" ? [] : this.handlers.get(tag) ?? []), ...(this.handlers.get("*") ?? [])];
+    for (const handler of handlers) {
+      try {
+        handler(message);
+      } catch (error) {
+        console.error(`liaison: a handler failed for a message from ${this.url}:`, error);
+      }
+    }
   }
 
   /** Reject every waiting call: the connection has ended. */
   end(reason) {
+    if (this.ended !== null) return;
     this.ended = reason;
-    for (const { reject, timer } of this.pending.values()) {
-      clearTimeout(timer);
-      reject(new Error(reason));
-    }
-    this.pending.clear();
+    for (const id of [...this.pending.keys()]) this.forget(id).reject(new Error(reason));
+    this.abandoned.clear();
   }
 
-  /** Close the connection; resolves once it is closed. */
+  /** Close the connection (a close frame, or the end of a spawned stdio server's stdin); resolves once it is closed. */
   close() {
-    this.socket.close(1000);
+    this.channel.close();
     return this.closed;
   }
 }
 
+/** A WebSocket as a Client's channel. */
+function socketChannel(socket) {
+  const url = shownUrl(socket.url);
+  return {
+    url,
+    socket,
+    send: (text) => socket.send(text),
+    close: () => socket.close(1000),
+    open({ message, end }) {
+      socket.addEventListener("message", (event) => message(typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data)));
+      return new Promise((resolve) => {
+        socket.addEventListener("close", (event) => {
+          end(`${url} closed the connection (code ${event.code}${event.reason ? `: ${event.reason}` : ""})`);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+/** The WebSocket class to use: the one passed in, or the platform's; throws, saying what to pass, if there is none. */
+function webSocketClass(WebSocket = globalThis.WebSocket) {
+  if (!WebSocket) throw new Error("this platform has no WebSocket: pass one as {WebSocket} (the ws package on Node before 22)");
+  return WebSocket;
+}
+
 /** Open a WebSocket to `address` and resolve to it once open, or reject after `timeout` ms. */
-function openSocket(address, { token, timeout, WebSocket = globalThis.WebSocket }) {
-  if (!WebSocket) {
-    return Promise.reject(new Error("this platform has no WebSocket: pass one as {WebSocket} (the ws package on Node before 22)"));
-  }
+function openSocket(address, { token, timeout, WebSocket }) {
   const url = shownUrl(address);
   // Browsers cannot set headers, so the token goes in the query, percent-encoded: the server reads "+" as "+".
   const withToken = new URL(url);
@@ -134,10 +298,10 @@ function openSocket(address, { token, timeout, WebSocket = globalThis.WebSocket 
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(withToken.href);
     socket.binaryType = "arraybuffer";
-    const timer = setTimeout(() => {
+    const timer = after(timeout, () => {
       socket.close();
       reject(timeoutError(`could not connect to ${url} within ${timeout} ms`));
-    }, timeout);
+    });
     const failed = () => {
       clearTimeout(timer);
       reject(new Error(`could not connect to ${url}`));
@@ -153,34 +317,40 @@ function openSocket(address, { token, timeout, WebSocket = globalThis.WebSocket 
 
 /**
  * Connect to the liaison at `address` (`ws://host:port` or `host:port`); resolves to a Client once open.
- * Options: `token`, `timeout` (ms), `onEvent(data)`, and `WebSocket` where the platform has none
- * (Node before 22: the `ws` package).
+ * Options: `token`, `timeout` (ms), and `WebSocket` where the platform has none (Node before 22: the `ws` package).
  */
-export async function connect(address, { token, timeout = DEFAULT_TIMEOUT, onEvent, WebSocket } = {}) {
-  return new Client(await openSocket(address, { token, timeout, WebSocket }), { timeout, onEvent });
+export async function connect(address, { token, timeout = DEFAULT_TIMEOUT, WebSocket } = {}) {
+  const socket = await openSocket(address, { token, timeout, WebSocket: webSocketClass(WebSocket) });
+  return new Client(socketChannel(socket), { timeout });
 }
 
 /** A Client of a server it started; close() also stops that server. */
 export class SpawnedClient extends Client {
-  constructor(socket, process, options) {
-    super(socket, options);
-    this.process = process;
+  constructor(channel, child, transport, options) {
+    super(channel, options);
+    this.process = child;
+    this.transport = transport;
     this.exited = new Promise((resolve) => {
-      if (process.exitCode !== null || process.signalCode !== null) resolve();
-      else process.once("exit", resolve);
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once("exit", () => resolve());
     });
   }
 
-  /** Stop the server (`run liaison.stop`), wait for it to exit, and close the connection. */
+  /**
+   * Stop the server and wait for it to exit (killing it after the timeout), and close the connection.
+   * Over a websocket the server is stopped with `run liaison.stop`; over stdio, by the end of its stdin.
+   */
   async close() {
-    try {
-      await this.run("liaison.stop");
-    } catch (error) {
-      console.warn(`liaison: could not stop the server at ${this.url} by command (${error.message}); terminating it`);
-      this.process.kill();
+    if (this.transport === "websocket" && this.ended === null) {
+      try {
+        await this.run("liaison.stop");
+      } catch (error) {
+        console.warn(`liaison: could not stop the server at ${this.url} by command (${error.message}); terminating it`);
+        this.process.kill();
+      }
     }
+    const killer = setTimeout(() => this.process.kill("SIGKILL"), Number.isFinite(this.timeout) ? this.timeout : DEFAULT_TIMEOUT);
     await super.close();
-    const killer = setTimeout(() => this.process.kill("SIGKILL"), this.timeout);
     await this.exited;
     clearTimeout(killer);
   }
@@ -196,21 +366,42 @@ function markers(python, childProcess) {
   });
 }
 
-/** Resolve to the address in `child`'s start marker; reject if it exits, fails to start, or stays silent. */
-function startedAddress(child, startMarker, command, timeout, stderrSoFar) {
+/**
+ * Read `child`'s stdout as it comes, and resolve to what follows the start marker in its first chunk
+ * (websocket) or first line (stdio); reject if it exits, fails to start, writes something else, or
+ * stays silent past the timeout. `lines`, if given, then gets every later line.
+ */
+function started(child, expected, { command, timeout, stderrSoFar, lines }) {
   return new Promise((resolve, reject) => {
+    let buffer = "";
+    let waiting = true;
     const settle = (outcome, value) => {
+      waiting = false;
       clearTimeout(timer);
-      child.stdout.off("data", onData);
       child.off("close", onClose);
       child.off("error", onError);
       outcome(value);
     };
-    const timer = setTimeout(() => settle(reject, timeoutError(
-      `${command} wrote no start marker within ${timeout} ms; its stderr: ${stderrSoFar()}`)), timeout);
+    const timer = after(timeout, () => settle(reject, timeoutError(
+      `${command} wrote no start marker within ${timeout} ms; its stderr: ${stderrSoFar()}`)));
     const onData = (text) => {
-      if (text.startsWith(`${startMarker}@`)) settle(resolve, text.slice(startMarker.length + 1));
-      else settle(reject, new Error(`${command} wrote ${JSON.stringify(text.slice(0, 200))} instead of its start marker; its stderr: ${stderrSoFar()}`));
+      if (!waiting) {
+        if (lines) buffer = split(buffer + text, lines);
+        return;
+      }
+      if (lines) {
+        buffer += text;
+        const newline = buffer.indexOf("\n");
+        if (newline < 0) return;
+        text = buffer.slice(0, newline + 1);
+        buffer = buffer.slice(newline + 1);
+      }
+      if (text.startsWith(expected)) {
+        settle(resolve, text.slice(expected.length));
+        if (lines) buffer = split(buffer, lines);
+      } else {
+        settle(reject, new Error(`${command} wrote ${JSON.stringify(text.slice(0, 200))} instead of its start marker; its stderr: ${stderrSoFar()}`));
+      }
     };
     // "close" comes after the exit and the last of stderr, so the quote is complete.
     const onClose = (code, signal) => settle(reject, new Error(
@@ -223,34 +414,100 @@ function startedAddress(child, startMarker, command, timeout, stderrSoFar) {
   });
 }
 
+/** Hand every whole line in `text` to `lines`; return the incomplete rest. */
+function split(text, lines) {
+  const parts = text.split("\n");
+  const rest = parts.pop();
+  lines(parts);
+  return rest;
+}
+
 /**
- * Node and Electron: start `python -m liaison.websocket address`, wait for its start marker, and connect.
- * Resolves to a SpawnedClient whose close() stops the server. Options as connect(), plus `python`
- * (default python3, or python on Windows) and `address` (default 127.0.0.1:0, a free port); a token
- * is also handed to the server in LIAISON_TOKEN. Rejects, quoting the server's stderr, if it exits
- * or stays silent past the timeout.
+ * A spawned `python -m liaison.stdio` as a Client's channel, one JSON message per line each way.
+ * Lines that arrive before the client is listening wait for it, so handlers registered right after
+ * spawn() resolves see every pushed message.
+ */
+function pipeChannel(child, command, stopLine) {
+  const waiting = [];
+  let deliver = (lines) => waiting.push(...lines);
+  let stopped = false;
+  // "close" comes once the child has exited and its stdout has been read to the end.
+  const closed = new Promise((resolve) => child.once("close", resolve));
+  // A write to a server that has gone fails with EPIPE; its exit ends the client, which says so.
+  child.stdin.on("error", () => {});
+  return {
+    url: `${command} (pid ${child.pid})`,
+    lines: (lines) => deliver(lines),
+    send: (text) => child.stdin.write(`${text}\n`),
+    close: () => child.stdin.end(),
+    open({ message, end }) {
+      const take = (lines) => {
+        for (const line of lines) {
+          if (line === stopLine) stopped = true;
+          else if (!stopped) message(line);
+        }
+      };
+      setImmediate(() => {
+        deliver = take;
+        take(waiting.splice(0));
+      });
+      // After the waiting lines are handed over.
+      return closed.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => {
+        const how = stopped ? "stopped" : `exited with ${child.exitCode ?? child.signalCode} without its stop marker`;
+        end(`${command} (pid ${child.pid}) ${how}`);
+      });
+    },
+  };
+}
+
+/**
+ * Node and Electron: start a liaison server in a child process, wait for its start marker, and
+ * resolve to a SpawnedClient whose close() stops the server.
+ * `transport` "websocket" (the default) runs `python -m liaison.websocket address` (default
+ * 127.0.0.1:0, a free port) and connects, with `token` also handed to the server in LIAISON_TOKEN;
+ * "stdio" runs `python -m liaison.stdio` and talks over its stdin and stdout (no port, no token:
+ * nothing else can connect). Options as connect(), plus `python` (default python3, or python on
+ * Windows). The server's stderr is passed through to this process's stderr. Rejects, quoting the
+ * server's stderr, if it exits or stays silent past the timeout.
  */
 export async function spawn({
+  transport = "websocket",
   python = globalThis.process?.platform === "win32" ? "python" : "python3",
-  address = "127.0.0.1:0",
+  address,
   token,
   timeout = DEFAULT_TIMEOUT,
-  onEvent,
   WebSocket,
 } = {}) {
+  if (transport === "stdio" && (address != null || token != null)) {
+    throw new TypeError("spawn({transport: \"stdio\"}) takes no address or token: nothing but this process can reach it");
+  }
+  if (transport !== "stdio" && transport !== "websocket") {
+    throw new TypeError(`transport must be "websocket" or "stdio", not ${JSON.stringify(transport)}`);
+  }
+  const socketClass = transport === "websocket" ? webSocketClass(WebSocket) : null;
   const childProcess = await import("node:child_process");
-  const { START_MARKER } = await markers(python, childProcess);
+  const { START_MARKER, STOP_MARKER } = await markers(python, childProcess);
   const env = { ...process.env };
   if (token != null) env.LIAISON_TOKEN = token;
-  const command = `${python} -m liaison.websocket ${address}`;
-  const child = childProcess.spawn(python, ["-m", "liaison.websocket", address], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const args = transport === "stdio" ? ["-m", "liaison.stdio"] : ["-m", "liaison.websocket", address ?? "127.0.0.1:0"];
+  const command = [python, ...args].join(" ");
+  const child = childProcess.spawn(python, args, { env, stdio: [transport === "stdio" ? "pipe" : "ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (text) => { stderr = (stderr + text).slice(-STDERR_QUOTE); });
+  child.stderr.on("data", (text) => {
+    stderr = (stderr + text).slice(-STDERR_QUOTE);
+    process.stderr.write(text);
+  });
+  const stderrSoFar = () => stderr.trim() || "(nothing)";
   try {
-    const started = await startedAddress(child, START_MARKER, command, timeout, () => stderr.trim() || "(nothing)");
-    const socket = await openSocket(started, { token, timeout, WebSocket });
-    return new SpawnedClient(socket, child, { timeout, onEvent });
+    if (transport === "stdio") {
+      const channel = pipeChannel(child, command, `${STOP_MARKER}@stdio`);
+      await started(child, `${START_MARKER}@stdio\n`, { command, timeout, stderrSoFar, lines: channel.lines });
+      return new SpawnedClient(channel, child, transport, { timeout });
+    }
+    const listening = await started(child, `${START_MARKER}@`, { command, timeout, stderrSoFar });
+    const socket = await openSocket(listening, { token, timeout, WebSocket: socketClass });
+    return new SpawnedClient(socketChannel(socket), child, transport, { timeout });
   } catch (error) {
     child.kill("SIGKILL");
     throw error;

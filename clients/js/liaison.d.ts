@@ -1,0 +1,167 @@
+// Type declarations for liaison.js, written by hand: change them with it (npm test checks test/usage.ts against them).
+
+/** Milliseconds to wait for a connection, a reply, or a spawned server's start marker. */
+export declare const DEFAULT_TIMEOUT: number;
+
+/** Milliseconds a timed-out or aborted call waits, after sending `cancel`, for the server to end it. */
+export declare const CANCEL_GRACE: number;
+
+/** What the remote exception was: an error reply rejects a call with one. */
+export declare class RemoteError extends Error {
+  constructor(fields: { type: string; message: string; traceback?: string[] });
+  readonly name: "RemoteError";
+  /** The remote exception's type name, such as "ValueError"; "Cancelled" for a cancelled call. */
+  type: string;
+  /** The remote exception's message (`message` is "Type: message"). */
+  remoteMessage: string;
+  /** The remote traceback, one line per item; its last line is "Type: message". */
+  traceback: string[];
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Milliseconds to wait for the reply (the client's `timeout` by default; Infinity waits for ever); then the call is cancelled and rejects with a TimeoutError. */
+  timeout?: number;
+  /** Aborting it cancels the call in the server; the call then rejects with the server's Cancelled RemoteError (or `signal.reason` if none comes within CANCEL_GRACE). */
+  signal?: AbortSignal;
+}
+
+/** The promise a call returns, carrying the request's id for `cancel()` (null if the call never went out). */
+export interface Call<T> extends Promise<T> {
+  readonly id: number | null;
+}
+
+/** A pushed message with a tag, such as `{tag: "alert", message: {...}}`, as the server sent it. */
+export interface TaggedMessage {
+  tag: string;
+  [key: string]: unknown;
+}
+
+/** What `cancel()` reports: the request was still queued, was running, had ended, or is not known. */
+export type CancelAnswer = "dequeued" | "interrupted" | "finished" | "unknown";
+
+/** A parameter of a described callable. */
+export interface Parameter {
+  name: string;
+  /** How it is passed, as Python's `inspect` names it, such as "POSITIONAL_OR_KEYWORD" or "KEYWORD_ONLY". */
+  kind: string;
+  /** Present only when the parameter has a default. */
+  default?: unknown;
+  /** Present only when the parameter is annotated. */
+  annotation?: string;
+}
+
+/** What `describe(target)` tells about a target. */
+export interface Description {
+  kind: "module" | "class" | "function" | "value";
+  /** The qualified name, as a target: "module:qualname". */
+  name: string;
+  /** The signature as text, or null where Python cannot give one. */
+  signature: string | null;
+  parameters: Parameter[] | null;
+  /** The first paragraph of the docstring. */
+  doc: string | null;
+  /** Public member names, for modules and classes. */
+  members?: string[];
+}
+
+/** What `describe()` with no target tells: the server's commands. */
+export interface CommandList {
+  commands: { [name: string]: { signature: string | null; doc: string | null } };
+}
+
+/** The part of a WebSocket the client uses: the platform's, or the `ws` package's on Node before 22. */
+export interface WebSocketLike {
+  readonly url: string;
+  binaryType: string;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: string, listener: (event: any) => void): void;
+  removeEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** A WebSocket class, such as `WebSocket` from the `ws` package. */
+export type WebSocketClass = new (url: string) => WebSocketLike;
+
+/** The part of a Node child process a SpawnedClient exposes. */
+export interface ChildProcessLike {
+  readonly pid?: number;
+  readonly exitCode: number | null;
+  readonly signalCode: string | null;
+  kill(signal?: string | number): boolean;
+}
+
+/** A conversation with a liaison, with one Promise-returning method per command. Use connect() or spawn(). */
+export declare class Client {
+  protected constructor();
+  /** Where the server is: its ws:// URL (without any token), or how it was started for stdio. */
+  readonly url: string;
+  /** The WebSocket, for a websocket client; null over stdio. */
+  readonly socket: WebSocketLike | null;
+  /** Milliseconds each call waits for its reply, unless it says otherwise. */
+  timeout: number;
+  /** The reason the connection ended, once it has; calls then reject with it. */
+  readonly ended: string | null;
+  /** Resolves once the connection has ended. */
+  readonly closed: Promise<void>;
+
+  get<T = unknown>(target: string, options?: CallOptions): Call<T>;
+  exists(target: string, options?: CallOptions): Call<boolean>;
+  init(name: string, cls: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: CallOptions): Call<string>;
+  run<T = unknown>(fcn: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: CallOptions): Call<T>;
+  try<T = unknown>(fcn: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: CallOptions): Call<{ success: boolean; result: T }>;
+  register(name: string | null, target: string, options?: CallOptions): Call<string>;
+  store(name: string, value: unknown, options?: CallOptions): Call<string>;
+  ping(options?: CallOptions): Call<"pong">;
+  /** What `target` is and how to call it. */
+  describe(target: string, options?: CallOptions): Call<Description>;
+  /** The server's commands and their signatures. */
+  describe(target?: null, options?: CallOptions): Call<CommandList>;
+  /** Ask the server to cancel this client's request `id`; the cancelled call rejects with a Cancelled RemoteError. */
+  cancel(id: number, options?: CallOptions): Call<CancelAnswer>;
+  /** Send any command; resolves to its response. */
+  call<T = unknown>(command: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: CallOptions): Call<T>;
+
+  /** Call `handler` for every pushed message (any JSON value), after the handlers of its tag; returns a function that removes it. */
+  on(tag: "*", handler: (message: unknown) => void): () => void;
+  /** Call `handler` for every pushed message with this tag; returns a function that removes it. */
+  on<M = TaggedMessage>(tag: string, handler: (message: M) => void): () => void;
+
+  /** Close the connection; resolves once it is closed. */
+  close(): Promise<void>;
+}
+
+/** A Client of a server it started; close() also stops that server. */
+export declare class SpawnedClient extends Client {
+  /** The server's process. */
+  readonly process: ChildProcessLike;
+  readonly transport: "websocket" | "stdio";
+  /** Resolves once the server's process has exited. */
+  readonly exited: Promise<void>;
+  /** Stop the server, wait for it to exit (killing it after the timeout), and close the connection. */
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** Sent as `?token=` in the URL (spawn: also handed to the server; not with stdio). */
+  token?: string;
+  /** Milliseconds to wait for the connection, and for each reply. */
+  timeout?: number;
+  /** Where the platform has no WebSocket (Node before 22): the `ws` package's. */
+  WebSocket?: WebSocketClass;
+}
+
+/** Connect to the liaison at `address` (`ws://host:port` or `host:port`); resolves to a Client once open. */
+export declare function connect(address: string, options?: ConnectOptions): Promise<Client>;
+
+export interface SpawnOptions extends ConnectOptions {
+  /** "websocket" (the default): `python -m liaison.websocket`; "stdio": `python -m liaison.stdio` over its stdin and stdout. */
+  transport?: "websocket" | "stdio";
+  /** The Python to run: python3 by default (python on Windows). */
+  python?: string;
+  /** Websocket only: HOST:PORT to listen on; 127.0.0.1:0 (a free port) by default. */
+  address?: string;
+}
+
+/** Node and Electron: start a liaison server in a child process and resolve to a client of it once it has started. */
+export declare function spawn(options?: SpawnOptions): Promise<SpawnedClient>;

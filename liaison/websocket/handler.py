@@ -41,11 +41,16 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
     def handle(self):
         server = self.server
         try:
-            if not _open(server, self):
+            accepted = _check(server, self)
+            if accepted is None:
                 return
-            self.handshake_done = self.valid_client = True
+            # Registered before the client learns it is connected, so that a message pushed once it
+            # knows (its connect() returned) reaches it.
             self.session = server.open_session(self.connection, self.connection.name)
             try:
+                if not self.connection.open(accepted, server.send_timeout):
+                    return
+                self.handshake_done = self.valid_client = True
                 server.add_client(self)
                 _serve(server, self.connection, self.session)
             finally:
@@ -64,8 +69,9 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
             pass
 
 
-def _open(server, handler):
-    """Read and check the opening handshake, then open the websocket; return whether it opened."""
+def _check(server, handler):
+    """Read and check the opening handshake; return the response that opens the websocket, or None
+    once the client has been refused or dropped."""
     connection = handler.connection
     try:
         path, headers = handshake.read_request(connection.sock, connection.rfile, server.handshake_timeout)
@@ -78,12 +84,12 @@ def _open(server, handler):
         logger.warning("refused a connection from %s: %s %s", handler.client_address[0], refused.status,
                        refused.reason)
         connection.send_raw(handshake.refusal(refused), server.send_timeout)
-        return False
+        return None
     except socket.timeout:
         logger.warning("dropped a connection from %s: no complete handshake within %s s", handler.client_address[0],
                        server.handshake_timeout)
-        return False
-    return connection.open(handshake.accept(headers), server.send_timeout)
+        return None
+    return handshake.accept(headers)
 
 
 def _serve(server, connection, session):

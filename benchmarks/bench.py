@@ -1,17 +1,29 @@
-"""Measure liaison's websocket server against two plain echo servers and print a table.
+"""Measure liaison's websocket server against plain echo servers and upstream liaison-py; print tables.
 
-Run ``python benchmarks/bench.py`` after ``pip install -e '.[websocket,bench]'``.
-Every server runs in its own process on port 0; the client is the ``websockets``
-package's sync client, whose masking is done in C. Each figure is the median of
-several runs. The baselines are an echo server on unmodified ``websocket-server``
-and one on the ``websockets`` package's threaded server; they echo the very
-messages liaison is sent, so a large payload crosses twice there, once here.
+Run ``python benchmarks/bench.py`` from the repository root after
+``pip install -e '.[websocket,bench]'``; ``--readme`` prints the tables as the
+README's benchmark section shows them, with the machine they ran on.
+
+Every server runs in its own process on port 0; the client is the
+``websockets`` package's sync client, whose masking is done in C. Each figure
+is the median of several runs. liaison runs three times: as installed, with
+numpy blocked (an install without numpy), and with numpy imported before it
+starts (a host such as PsychoPy that uses numpy). The baselines are an echo
+server on unmodified ``websocket-server`` and one on the ``websockets``
+package's threaded server; they echo the very messages liaison is sent, so a
+large payload crosses twice there, once here. Upstream liaison-py 1.0.1, in a
+venv this script makes under the user's cache directory (both packages are
+named ``liaison``), is measured for start-up and ping round trips.
 """
+import collections
 import contextlib
+import functools
 import json
 import math
 import os
+import platform
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +38,15 @@ CONNECTIONS = (1, 8, 32)
 SIZES_MB = (1, 10, 50)
 MB = 1000 * 1000
 READY = "BENCH:READY"
+UPSTREAM = "liaison-py[websocket]==1.0.1"
+CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser(os.path.join("~", ".cache")),
+                     "liaison-bench")
+#: Python code run before ``python -m liaison.websocket`` for each liaison column.
+LIAISON_PRELUDES = {
+    "liaison": "",
+    "liaison, no numpy": "import sys\nsys.modules['numpy'] = None\n",
+    "liaison, numpy loaded": "import numpy\n",
+}
 
 
 class ServerProcess:
@@ -63,6 +84,9 @@ class ServerProcess:
 class Target:
     """How to talk to one kind of server: what to send and how to check the reply."""
 
+    #: Measured for start-up and ping round trips only.
+    latency_only = False
+
     def __init__(self, name, command, marker):
         self.name = name
         self.command = command
@@ -71,51 +95,62 @@ class Target:
     def start(self):
         return ServerProcess(self.command, self.marker)
 
-    def request(self, command, *args, ident=0):
-        return json.dumps({"command": {"command": command, "args": list(args)}, "id": ident})
-
 
 class Liaison(Target):
     """liaison: real commands, replies checked against the request."""
 
     def ping(self, ident):
-        return self.request("ping", ident=ident), "pong"
+        return request("ping", ident=ident), "pong"
 
     def small(self, ident):
-        return self.request("run", "math:hypot", ident, 1, ident=ident), math.hypot(ident, 1)
+        return request("run", "math:hypot", ident, 1, ident=ident), math.hypot(ident, 1)
 
     def check(self, sent, expected, reply):
         reply = json.loads(reply)
         return reply.get("response") == expected and reply["evt"] == json.loads(sent)
 
-    def payload_in(self, values):
-        return self.request("run", "builtins:len", values), len(values)
+    def expected_in(self, values):
+        return len(values)
 
     def prepare_out(self, ws, size):
         """Build a string of *size* bytes on the server (untimed); return the request that gets it back."""
         pattern = string_of_size(1000)
-        ws.send(self.request("init", "blob", "operator:mul", pattern, size // 1000))
+        ws.send(request("init", "blob", "operator:mul", pattern, size // 1000))
         assert json.loads(ws.recv())["tag"] == "response"
-        return self.request("get", "blob"), pattern * (size // 1000)
+        return request("get", "blob"), pattern * (size // 1000)
+
+
+class Upstream(Liaison):
+    """liaison-py 1.0.1 in its own venv; it prints the port it is given, so it is given a free one."""
+
+    latency_only = True
+
+    def start(self):
+        return ServerProcess(self.command + ["127.0.0.1:{}".format(free_port())], self.marker)
 
 
 class Echo(Target):
     """A plain echo server: any message is its own expected reply, parsed as liaison's replies are."""
 
     def ping(self, ident):
-        return self.request("ping", ident=ident), None
+        return request("ping", ident=ident), None
 
     def small(self, ident):
-        return self.request("run", "math:hypot", ident, 1, ident=ident), None
+        return request("run", "math:hypot", ident, 1, ident=ident), None
 
     def check(self, sent, expected, reply):
         return json.loads(reply) == json.loads(sent)
 
-    def payload_in(self, values):
-        return self.request("run", "builtins:len", values), None
+    def expected_in(self, values):
+        return None
 
     def prepare_out(self, ws, size):
         return json.dumps({"response": string_of_size(size), "tag": "response"}), None
+
+
+def request(command, *args, ident=0):
+    """The text of a liaison request."""
+    return json.dumps({"command": {"command": command, "args": list(args)}, "id": ident})
 
 
 def open_client(url):
@@ -139,7 +174,7 @@ def measure_latency(target, server):
             times.append(time.perf_counter() - started)
             assert target.check(message, expected, reply), reply
     times.sort()
-    return times[len(times) // 2] * 1000, times[int(len(times) * 0.99)] * 1000
+    return {"ping p50 ms": times[len(times) // 2] * 1000, "ping p99 ms": times[int(len(times) * 0.99)] * 1000}
 
 
 def measure_throughput(target, server, connections):
@@ -149,7 +184,8 @@ def measure_throughput(target, server, connections):
     with contextlib.ExitStack() as stack:
         clients = [stack.enter_context(open_client(server.url)) for _ in range(connections)]
         elapsed = run_clients(clients, lambda index, ws: work(target, ws, index, per_connection, bad))
-    return per_connection * connections / elapsed, sum(bad)
+    return {"replies/s, {} conn".format(connections): per_connection * connections / elapsed,
+            "lost/wrong, {} conn".format(connections): sum(bad)}
 
 
 def run_clients(clients, work):
@@ -195,91 +231,122 @@ def string_of_size(size):
     return "".join(chr(0x61 + index % 26) for index in range(1000)) * (size // 1000)
 
 
-def round_trip_rates(target, ws, message, expected, counted, problem):
-    """MB/s of each of ``RUNS`` round trips of *message*, every reply checked; *counted* gives the bytes
-    a round trip is credited with, from the message and the reply."""
-    rates = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        ws.send(message)
-        reply = ws.recv()
-        elapsed = time.perf_counter() - started
-        assert target.check(message, expected, reply), problem
-        rates.append(counted(message, reply) / MB / elapsed)
-    return rates
+def round_trip_rate(target, ws, message, expected, counted, problem):
+    """MB/s of one round trip of *message*, its reply checked; *counted* gives the bytes it is credited
+    with, from the message and the reply."""
+    started = time.perf_counter()
+    ws.send(message)
+    reply = ws.recv()
+    elapsed = time.perf_counter() - started
+    assert target.check(message, expected, reply), problem
+    return counted(message, reply) / MB / elapsed
 
 
-def measure_in(target, server, argument):
-    """MB/s of sending a request (``run builtins:len`` on *argument*) and getting its reply."""
-    message, expected = target.payload_in(argument)
+def measure_in(target, server, figure, message, values):
+    """MB/s of sending *message* (``run builtins:len`` on *values*) and getting its reply."""
     with open_client(server.url) as ws:
-        rates = round_trip_rates(target, ws, message, expected, lambda sent, reply: len(sent),
-                                 "large request answered wrongly")
-    return median(rates)
+        rate = round_trip_rate(target, ws, message, target.expected_in(values), lambda sent, reply: len(sent),
+                               "large request answered wrongly")
+    return {figure: rate}
 
 
-def measure_out(target, server, size):
+def measure_out(target, server, figure, size):
     """MB/s of getting a *size*-byte string reply (``get`` of a stored string)."""
     with open_client(server.url) as ws:
         message, expected = target.prepare_out(ws, size)
-        rates = round_trip_rates(target, ws, message, expected, lambda sent, reply: len(reply.encode()),
-                                 "large reply is not intact")
-    return median(rates)
+        rate = round_trip_rate(target, ws, message, expected, lambda sent, reply: len(reply.encode()),
+                               "large reply is not intact")
+    return {figure: rate}
 
 
-def measure(target):
-    """All figures for one server, as a dict."""
-    startups = []
+def probes():
+    """What to measure, in table order: ``(for latency-only targets too?, probe)``, where
+    ``probe(target, server)`` returns ``{figure: value}``. Large messages are built once, when reached."""
+    yield True, measure_latency
+    for connections in CONNECTIONS:
+        yield False, functools.partial(measure_throughput, connections=connections)
+    for kind, make in (("floats", floats_of_size), ("string", string_of_size)):
+        for size in SIZES_MB:
+            values = make(size * MB)
+            yield False, functools.partial(measure_in, figure="{} MB {} in, MB/s".format(size, kind),
+                                           message=request("run", "builtins:len", values), values=values)
+    for size in SIZES_MB:
+        yield False, functools.partial(measure_out, figure="{} MB out, MB/s".format(size), size=size * MB)
+
+
+def measure(targets):
+    """Every figure of every target, as ``{name: {figure: value}}``.
+
+    Each figure is measured ``RUNS`` times on every server in turn, all servers
+    running side by side, so that load from elsewhere on the machine falls on
+    all of them alike; a figure is the median of its runs (lost replies: the sum).
+    """
+    samples = {target.name: collections.defaultdict(list) for target in targets}
     for _ in range(STARTS):
-        server = target.start()
-        startups.append(server.startup)
-        server.stop()
-    figures = {"start-up s": median(startups)}
-    server = target.start()
+        for target in targets:
+            server = target.start()
+            samples[target.name]["start-up s"].append(server.startup)
+            server.stop()
+    servers = {}
     try:
-        latencies = [measure_latency(target, server) for _ in range(RUNS)]
-        figures["ping p50 ms"] = median(p50 for p50, _ in latencies)
-        figures["ping p99 ms"] = median(p99 for _, p99 in latencies)
-        for connections in CONNECTIONS:
-            runs = [measure_throughput(target, server, connections) for _ in range(RUNS)]
-            figures["replies/s, {} conn".format(connections)] = median(rate for rate, _ in runs)
-            figures["lost/wrong, {} conn".format(connections)] = sum(bad for _, bad in runs)
-        for size in SIZES_MB:
-            figures["{} MB floats in, MB/s".format(size)] = measure_in(target, server, floats_of_size(size * MB))
-        for size in SIZES_MB:
-            figures["{} MB string in, MB/s".format(size)] = measure_in(target, server, string_of_size(size * MB))
-        for size in SIZES_MB:
-            figures["{} MB out, MB/s".format(size)] = measure_out(target, server, size * MB)
-        figures["peak memory MB"] = server.peak_memory()
+        for target in targets:
+            servers[target.name] = target.start()
+        for for_all, probe in probes():
+            for _ in range(RUNS):
+                for target in targets:
+                    if for_all or not target.latency_only:
+                        for figure, value in probe(target, servers[target.name]).items():
+                            samples[target.name][figure].append(value)
+        for target in targets:
+            if not target.latency_only:
+                samples[target.name]["peak memory MB"].append(servers[target.name].peak_memory())
     finally:
-        server.stop()
-    return figures
+        for server in servers.values():
+            server.stop()
+    return {name: {figure: sum(values) if figure.startswith("lost") else median(values)
+                   for figure, values in figures.items()}
+            for name, figures in samples.items()}
 
 
-def print_table(results):
-    """One row per figure; liaison's column, each baseline's, and liaison as a ratio to each."""
+def tables(results):
+    """The figures of every server, then liaison's as ratios to each baseline; as lists of text lines."""
     names = list(results)
-    baselines = names[1:]
-    header = ["figure"] + names + ["{} / {}".format(names[0], name) for name in baselines]
-    rows = [header]
-    for figure in results[names[0]]:
-        values = [results[name][figure] for name in names]
-        row = [figure] + [format_value(value) for value in values]
-        for value in values[1:]:
-            ratio = values[0] / value if value and values[0] is not None and "lost" not in figure else None
-            row.append("" if ratio is None else "{:.2f}".format(ratio))
-        rows.append(row)
+    figures = list(results[names[0]])
+    ours = [name for name in names if name.startswith("liaison,") or name == "liaison"]
+    theirs = [name for name in names if name not in ours]
+    lines = format_table(["figure"] + names, [
+        [figure] + [format_value(results[name].get(figure)) for name in names] for figure in figures])
+    for baseline in theirs:
+        rows = []
+        for figure in figures:
+            if figure in results[baseline] and "lost" not in figure:
+                rows.append([figure] + [format_ratio(results[name][figure], results[baseline][figure])
+                                        for name in ours])
+        lines += [""] + format_table(["ratio to " + baseline] + ours, rows)
+    return lines
+
+
+def format_table(header, rows):
+    """Columns padded to their widest cell, the first left-aligned, under a ruled header."""
+    rows = [header] + rows
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    lines = []
     for number, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
-                        for column, (cell, width) in enumerate(zip(row, widths))))
+        lines.append("  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
+                               for column, (cell, width) in enumerate(zip(row, widths))).rstrip())
         if number == 0:
-            print("  ".join("-" * width for width in widths))
+            lines.append("  ".join("-" * width for width in widths))
+    return lines
+
+
+def format_ratio(ours, theirs):
+    """``ours / theirs``, or empty when either is missing or zero."""
+    return "{:.2f}".format(ours / theirs) if ours and theirs else ""
 
 
 def format_value(value):
     if value is None:
-        return "n/a"
+        return ""
     if isinstance(value, int):
         return str(value)
     return "{:.3g}".format(value) if value < 100 else "{:.0f}".format(value)
@@ -312,22 +379,81 @@ def announce(port):
     sys.stdout.flush()
 
 
+def free_port():
+    """A loopback port nothing listens on at the moment."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 BASELINES = {"websocket-server": serve_websocket_server, "websockets": serve_websockets}
+
+
+def upstream_python():
+    """The Python of a venv holding liaison-py 1.0.1, made on first use; None if it cannot be made."""
+    venv = os.path.join(CACHE, "liaison-py-1.0.1-py{}.{}".format(*sys.version_info[:2]))
+    python = os.path.join(venv, "Scripts" if os.name == "nt" else "bin", "python")
+    installed = os.path.join(venv, "installed")
+    if not os.path.exists(installed):
+        sys.stderr.write("making a venv with {} in {}...\n".format(UPSTREAM, venv))
+        try:
+            subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
+            subprocess.run([python, "-m", "pip", "install", "-q", UPSTREAM], check=True)
+        except (OSError, subprocess.CalledProcessError) as problem:
+            sys.stderr.write("skipping {}: {}\n".format(UPSTREAM, problem))
+            return None
+        open(installed, "w").close()
+    return python
+
+
+def liaison_command(prelude):
+    """``python -m liaison.websocket 127.0.0.1:0``, after *prelude* runs in the same process."""
+    if not prelude:
+        return [sys.executable, "-m", "liaison.websocket", "127.0.0.1:0"]
+    code = prelude + "import runpy\nrunpy.run_module('liaison.websocket', run_name='__main__', alter_sys=True)\n"
+    return [sys.executable, "-c", code, "127.0.0.1:0"]
+
+
+def machine():
+    """Where the figures were taken: cores, CPU model, Python and numpy versions, load."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    try:
+        import numpy
+        numpy_version = "numpy " + numpy.__version__
+    except ImportError:
+        numpy_version = "no numpy"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = "load average {:.2f} at the start".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
+    return "{} cores ({}), {} {}, {}, {}".format(cores, cpu, platform.python_implementation(),
+                                                platform.python_version(), numpy_version, load)
 
 
 def main():
     if sys.argv[1:2] == ["--serve"]:
         BASELINES[sys.argv[2]]()
         return
+    readme = sys.argv[1:] == ["--readme"]
+    if sys.argv[1:] and not readme:
+        sys.exit("usage: python benchmarks/bench.py [--readme]")
     from liaison.constants import START_MARKER
+    where = machine()
     here = os.path.abspath(__file__)
-    targets = [Liaison("liaison", [sys.executable, "-m", "liaison.websocket", "127.0.0.1:0"], START_MARKER)]
+    targets = [Liaison(name, liaison_command(prelude), START_MARKER) for name, prelude in LIAISON_PRELUDES.items()]
     targets += [Echo(name, [sys.executable, here, "--serve", name], READY) for name in BASELINES]
-    results = {}
-    for target in targets:
-        sys.stderr.write("measuring {}...\n".format(target.name))
-        results[target.name] = measure(target)
-    print_table(results)
+    upstream = upstream_python()
+    if upstream is not None:
+        targets.append(Upstream("liaison-py 1.0.1", [upstream, "-I", "-m", "liaison.websocket"], START_MARKER))
+    sys.stderr.write("measuring {}...\n".format(", ".join(target.name for target in targets)))
+    lines = tables(measure(targets))
+    if readme:
+        print("Measured on {}, ``python benchmarks/bench.py --readme``::".format(where))
+        print()
+        lines = ["    " + line if line else "" for line in lines]
+    else:
+        print(where)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -278,11 +278,14 @@ class Companion:
         return entry is not None and entry.urgent
 
     def substitute(self, value):
-        """Replace ``"$path"`` strings in *value* (lists and dicts at any depth) by namespace objects."""
+        """Replace ``"$path"`` strings in *value* (lists and dicts at any depth) by namespace objects.
+
+        A string starting with ``$`` that is not reference syntax (``"$5.00 each"``) stays as it is.
+        """
         if isinstance(value, str):
             if value.startswith("$$"):
                 return value[1:]
-            if value.startswith("$"):
+            if value.startswith("$") and self.resolver.is_reference(value[1:]):
                 return self.resolver.resolve_name(value[1:])
             return value
         if isinstance(value, list):
@@ -305,7 +308,7 @@ class Companion:
 
     def exists(self, target):
         """Whether *target* (or ``"$name"``) resolves; never raises."""
-        if isinstance(target, str) and target.startswith("$") and not target.startswith("$$"):
+        if isinstance(target, str) and target.startswith("$") and self.resolver.is_reference(target[1:]):
             try:
                 self.resolver.resolve_name(target[1:])
             except Exception:

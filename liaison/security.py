@@ -7,8 +7,9 @@ module a target reaches.
 """
 import hmac
 import ipaddress
-import re
 import urllib.parse
+
+from .policy import ImportPolicy  # moved; the lead removes this re-export at merge
 
 __all__ = ["DEFAULT_MAX_CLIENTS", "ImportPolicy", "host_allowed", "is_loopback", "origin_allowed",
            "token_presented"]
@@ -18,7 +19,6 @@ DEFAULT_MAX_CLIENTS = 256
 
 _LOOPBACK_NAMES = ("localhost",)
 _WEB_SCHEMES = ("http", "https")
-_MODULE_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 
 def _ip(host):
@@ -115,46 +115,3 @@ def token_presented(token, path, authorization):
     for candidate in offered:
         matched |= hmac.compare_digest(candidate.encode("utf-8"), expected)
     return matched
-
-
-class ImportPolicy:
-    """Which module trees targets may import, and no access to names starting with ``_``.
-
-    A guard-rail against mistakes and casual abuse, not a sandbox: objects an
-    allowed module hands out (functions it imported from elsewhere, frames,
-    globals reachable without underscores) are not followed.
-    """
-
-    def __init__(self, prefixes):
-        prefixes = [prefixes] if isinstance(prefixes, str) else list(prefixes)
-        for prefix in prefixes:
-            if not isinstance(prefix, str) or not _MODULE_PREFIX.match(prefix):
-                raise ValueError("{!r} is not a module prefix; give a dotted module name such as "
-                                 "'math' or 'mypackage.api'".format(prefix))
-        self.prefixes = tuple(prefixes)
-
-    def __repr__(self):
-        return "ImportPolicy({!r})".format(list(self.prefixes))
-
-    def allows_module(self, name):
-        """Whether module *name* lies in an allowed tree, with no ``_`` name below the prefix."""
-        for prefix in self.prefixes:
-            if name == prefix:
-                return True
-            if name.startswith(prefix + "."):
-                below = name[len(prefix) + 1:].split(".")
-                if not any(part.startswith("_") for part in below):
-                    return True
-        return False
-
-    def leads_to_allowed(self, name):
-        """Whether importing *name* is on the way to an allowed module (a parent package of a prefix)."""
-        return any(prefix.startswith(name + ".") for prefix in self.prefixes)
-
-    def allows_attribute(self, name):
-        """Whether a target may take attribute *name*: never one starting with ``_``."""
-        return not name.startswith("_")
-
-    def describe(self):
-        """The allowed trees, for error messages."""
-        return ", ".join(self.prefixes) if self.prefixes else "(none)"

@@ -12,7 +12,6 @@ import numpy
 import pytest
 import websocket
 
-from liaison.websocket import frames
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 PING_REQUEST = json.dumps({"command": {"command": "ping"}, "id": 1}).encode()
@@ -241,16 +240,6 @@ def test_fifty_megabytes_round_trip_intact(make_server, raw):
     assert (fin, opcode) == (True, TEXT)
     assert len(payload) > 50 * 1000 * 1000
     assert json.loads(payload.decode("utf-8"))["response"] == text
-
-
-@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, frames.NUMPY_THRESHOLD - 1, frames.NUMPY_THRESHOLD + 3])
-@pytest.mark.parametrize("with_numpy", [True, False])
-def test_unmask_both_ways_agree_with_bytewise_xor(monkeypatch, size, with_numpy):
-    if not with_numpy:
-        monkeypatch.setattr(frames, "_numpy", False)
-    data, mask = os.urandom(size), os.urandom(4)
-    expected = bytes(byte ^ mask[index % 4] for index, byte in enumerate(data))
-    assert frames.unmask(bytearray(data), mask) == expected
 
 
 def next_non_ping(client, answer):

@@ -17,7 +17,7 @@ import time
 from . import __version__, lifecycle
 from .constants import START_MARKER, STOP_MARKER
 from .dispatch import MainThreadDispatcher
-from .security import ImportPolicy
+from .policy import ImportPolicy
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT
 
 __all__ = ["parse_address", "argument_parser", "format_address", "write_marker", "claim_stdout", "serve"]

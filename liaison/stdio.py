@@ -13,6 +13,7 @@ import threading
 import time
 
 from . import cli, protocol
+from .policy import ImportPolicy
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT, Liaison
 
 __all__ = ["StdioLiaison", "PipeConnection", "ADDRESS"]
@@ -206,7 +207,7 @@ def main(argv=None):
     channel = cli.claim_stdout()
     server = StdioLiaison(sys.stdin.buffer, channel, max_size=options.max_size, send_timeout=options.send_timeout)
     if options.allow_import:
-        server.companion.resolver.import_policy = cli.ImportPolicy(options.allow_import)
+        server.companion.resolver.import_policy = ImportPolicy(options.allow_import)
     return cli.serve(server, ADDRESS, watch_parent=not options.no_parent_watch, channel=server.connection,
                      end="\n")
 

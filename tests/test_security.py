@@ -12,7 +12,8 @@ import pytest
 import websocket
 
 from liaison import Companion
-from liaison.security import ImportPolicy, host_allowed, origin_allowed, token_presented
+from liaison.policy import ImportPolicy
+from liaison.websocket.access import host_allowed, origin_allowed, token_presented
 from liaison.websocket import WebsocketLiaison
 
 from conftest import Client, wait_until

@@ -4,7 +4,7 @@ import sys
 
 from .. import cli
 from ..extras import MissingExtra
-from ..security import DEFAULT_MAX_CLIENTS
+from .access import DEFAULT_MAX_CLIENTS
 
 DESCRIPTION = "Serve a Companion over websockets until stopped."
 

@@ -8,8 +8,9 @@ import socketserver
 import threading
 import time
 
-from ..security import DEFAULT_MAX_CLIENTS, ImportPolicy, is_loopback
+from ..policy import ImportPolicy
 from ..server import DEFAULT_MAX_SIZE, SEND_TIMEOUT, Liaison
+from .access import DEFAULT_MAX_CLIENTS, is_loopback
 from .handler import LiaisonHandler
 from .wsserver import websocket_server
 

@@ -89,7 +89,7 @@ def argument_parser(prog, description, default_address=None):
                         help="let targets import only modules under PREFIX (repeatable), and refuse names "
                              "starting with '_'; a guard-rail, not a sandbox")
     parser.add_argument("--max-size", type=positive_int, default=DEFAULT_MAX_SIZE, metavar="BYTES",
-                        help="largest message a client may send; a larger one ends its connection")
+                        help="largest message a client may send; a larger one is refused")
     parser.add_argument("--send-timeout", type=seconds, default=SEND_TIMEOUT, metavar="SECONDS",
                         help="drop a client that has not taken a whole message within this time")
     parser.add_argument("--log-level", default="WARNING",

@@ -205,6 +205,8 @@ class Liaison:
         command's reply. A client that cannot take it within *timeout* seconds
         (default: the server's ``send_timeout``) is dropped; nobody else waits for it.
         """
+        if isinstance(client, (int, float)) and not isinstance(client, bool):
+            client, timeout = None, client  # liaison-py's send(message, timeout)
         payload = protocol.push(message)
         clients = self.connected_clients() if client is None else [client]
         timeout = self.send_timeout if timeout is None else timeout

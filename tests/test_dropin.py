@@ -156,9 +156,12 @@ def test_upstream_names_import_and_behave(tmp_path):
     try:
         client = Frontend("ws://127.0.0.1:{}".format(server.port))
         assert client.response("hello", "studio") == "hello studio"
+        assert client.response("run", "threading:get_ident") == thread.ident  # commands run on start()'s thread
         assert client.request("hello")["exception"]["type"] == "CommandError"
         assert send_message(server, {"tag": "note"}, timeout=1) == 1
         assert json.loads(client.ws.recv()) == {"tag": "note"}
+        assert server.send({"tag": "old style"}, 2) == 1  # liaison-py's send(message, timeout)
+        assert json.loads(client.ws.recv()) == {"tag": "old style"}
     finally:
         server.stop()
         thread.join(10)

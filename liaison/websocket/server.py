@@ -171,12 +171,16 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         return thread
 
     def start(self):
-        """Serve until :meth:`stop`, writing the START and STOP markers to stdout, as liaison-py's ``start()`` does."""
+        """Serve until :meth:`stop`, as liaison-py's ``start()`` does: between the START and STOP markers on
+        stdout, with every command run on the calling thread."""
         from .. import cli
+        from ..dispatch import MainThreadDispatcher
         address = cli.format_address(self.host, self.port)
+        calling_thread = MainThreadDispatcher()
+        self.executor = calling_thread
         cli.write_marker(cli.START_MARKER, address)
         try:
-            self.serve_forever()
+            calling_thread.run(while_alive=self.serve_in_thread())
         finally:
             self.stop()
             cli.write_marker(cli.STOP_MARKER, address)

@@ -194,8 +194,17 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
 
     def request_stop():
         """Stop from another thread; on the main thread (a signal), also interrupt the command running here."""
-        threading.Thread(target=stop_serving, args=(time.monotonic(),), name="liaison-stopper", daemon=True).start()
-        if threading.current_thread() is threading.main_thread():
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        stopper = threading.Thread(target=stop_serving, args=(time.monotonic(),), name="liaison-stopper", daemon=True)
+        try:
+            stopper.start()
+        except RuntimeError:  # no thread to spare: stop from this one
+            logger.warning("no thread could be started to stop the server; stopping without one")
+            if on_main_thread:
+                main_thread.stop()  # the ``finally`` around main_thread.run() stops the server
+            else:
+                stop_serving(time.monotonic())
+        if on_main_thread:
             server.cancel_pending(interrupt=True)
 
     stopping = lifecycle.handle_signals(request_stop)

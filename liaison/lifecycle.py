@@ -110,16 +110,18 @@ def handle_signals(on_stop):
     handler runs until the next one comes.
     """
     stopping = threading.Event()
+    handled = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)}
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     signal.set_wakeup_fd(writer.fileno())
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _noted)
+    for signum in handled:
+        signal.signal(signum, _noted)
 
     def watch(writer):  # holds the wakeup socket open for as long as the process runs
         while True:
             for signum in reader.recv(64):
+                if signum not in handled:
+                    continue  # a signal the host handles itself also comes through the wakeup descriptor
                 if stopping.is_set():
                     sys.stderr.write("liaison: signal {} while stopping; exiting at once\n".format(signum))
                     sys.stderr.flush()

@@ -259,7 +259,13 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
                 caller.close_after_reply()
                 continue
             closer = threading.Thread(target=_close, args=(handler, code, reason), daemon=True)
-            closer.start()
+            try:
+                closer.start()
+            except RuntimeError:  # no thread to spare: shut it without its close frame rather than wait on it
+                if handler.session is not None:
+                    handler.session.end()
+                handler.connection.abort("no thread to close it with ({})".format(code))
+                continue
             closers.append(closer)
         deadline = time.monotonic() + CLOSE_TIMEOUT
         for closer in closers:

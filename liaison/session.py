@@ -11,10 +11,12 @@ whole by the deadline, or drops the client, and returns whether it went;
 
 Threads and locks
 -----------------
-Threads: the transport's reader (one per client), the session's worker (one
-per client), the host's thread when the server has a dispatcher, any thread
-that pushes a message with ``Liaison.send``, and the thread that stops the
-server.
+Threads: the transport's reader (one per client); the session's worker (one
+per client), or else the server's executor (one thread shared by every
+client, which never waits on a client: a reply the client cannot take at once
+is finished by the session's sender thread); the host's thread when the
+server has a dispatcher; any thread that pushes a message with
+``Liaison.send``; and the thread that stops the server.
 
 Locks, in the only order in which one may be taken while another is held:
 
@@ -26,7 +28,8 @@ Locks, in the only order in which one may be taken while another is held:
    its condition releases it).
 3. The connection's send lock (in the transport) keeps messages whole on the
    wire. It is acquired with the send's deadline, and writes under it stop at
-   that deadline.
+   that deadline. A frame begun on the executor's thread is finished, and the
+   lock released, by the sender thread.
 4. ``Liaison._lock`` guards the server's registry of sessions. Bookkeeping only.
 
 ``Interruptible._lock`` (one per job) is taken alone, for bookkeeping only.
@@ -90,6 +93,9 @@ class Session:
         self._recent = collections.deque(maxlen=RECENT_IDS)
         self._ended = False
         self._scheduled = False
+        self._outbox = collections.deque()  # sends handed to the sender thread, in order
+        self._sending = 0  # of those, how many are not finished yet
+        self._sender = None
         self._finishing = False
         self._close_after_reply = False
 
@@ -274,17 +280,64 @@ class Session:
             self._running = None
             closing = self._close_after_reply
         self._forget(job)
-        self.send(reply, self.server.send_timeout)
+        self._deliver(reply)
         if closing:
-            self.connection.close(1001, "server is stopping", self.server.send_timeout)
+            self._close(1001, "server is stopping")
         return not closing
+
+    def _deliver(self, reply):
+        """Send a reply. The worker waits for the client, up to the deadline; the executor's thread,
+        shared by every client, never does: what the client cannot take at once goes to this
+        session's sender thread, and so does all that follows until the sender is done."""
+        if self.worker is not None:
+            self.send(reply, self.server.send_timeout)
+            return
+        with self._lock:
+            behind = self._sending > 0
+        finish = (lambda timeout: self.send(reply, timeout)) if behind else self.connection.send_now(reply)
+        if finish is not None:
+            self._hand_over(finish)
+
+    def _close(self, code, reason):
+        """Close the connection after every reply handed to the sender thread."""
+        with self._lock:
+            behind = self._sending > 0
+        if behind:
+            self._hand_over(lambda timeout: self.connection.close(code, reason, timeout))
+        else:
+            self.connection.close(code, reason, self.server.send_timeout)
+
+    def _hand_over(self, finish):
+        """Have the sender thread call ``finish(timeout)`` after what it has already."""
+        with self._lock:
+            self._sending += 1
+            self._outbox.append(finish)
+            start = self._sender is None
+            if start:
+                self._sender = threading.Thread(target=self._send, name="liaison-sender-" + self.name, daemon=True)
+            self._changed.notify_all()
+        if start:
+            self._sender.start()
+
+    def _send(self):
+        """The sender thread: finish handed-over sends in order, each by its deadline, until the client is gone."""
+        while True:
+            with self._lock:
+                while not self._outbox and not self._ended:
+                    self._changed.wait()
+                if not self._outbox:
+                    return
+                finish = self._outbox.popleft()
+            finish(self.server.send_timeout)
+            with self._lock:
+                self._sending -= 1
 
     def _wind_up(self):
         """No request is left: if the client said it will send no more, close the conversation."""
         with self._lock:
             finished = self._finishing and not self._ended and not self._inbox and self._running is None
         if finished:
-            self.connection.close(1000, "", self.server.send_timeout)
+            self._close(1000, "")
 
     def interrupt_running(self):
         """Interrupt the command running now, if any (the server stops)."""

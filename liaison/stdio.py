@@ -62,6 +62,10 @@ class PipeConnection:
         finally:
             self._lock.release()
 
+    def send_now(self, data):
+        """Send one message now; the parent is the only client, so nobody else waits for it."""
+        self.send(data, self.timeout)
+
     def write(self, data):
         """Write *data* (a marker) whole, as a stream would."""
         with self._lock:

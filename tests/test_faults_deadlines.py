@@ -155,8 +155,6 @@ def test_a_protocol_error_from_a_stalled_client_does_not_hold_its_thread(make_se
     assert Raw(port).call("ping")["response"] == "pong"
 
 
-@pytest.mark.xfail(strict=True, reason="the CLI's executor (8461fad) sends replies on the main thread: a stalled "
-                                       "client holds every other client's commands up to --send-timeout")
 def test_on_the_command_line_a_stalled_client_does_not_hold_up_the_commands_of_others(cli):
     server = cli("127.0.0.1:0", "--send-timeout", "30")
     _, port = server.wait_started()

@@ -52,7 +52,7 @@ class _Late(Exception):
 class Connection:
     """One client's websocket: sending with deadlines, closing, keepalive, and reading messages.
 
-    Methods for the caller: :meth:`open`, :meth:`send`, :meth:`close`,
+    Methods for the caller: :meth:`open`, :meth:`send`, :meth:`send_now`, :meth:`close`,
     :meth:`abort`, :meth:`read_message` (the reader thread only),
     :meth:`keepalive` (the pinger thread).
     """
@@ -131,6 +131,63 @@ class Connection:
             logger.debug("%s: send failed: %s", self.name, problem)
             self.shut()
             return False
+        finally:
+            self._send_lock.release()
+
+    def send_now(self, data):
+        """Send a text message as far as the socket takes it without waiting.
+
+        Returns None once it went (or cannot go: the connection is closing);
+        else a function ``finish(timeout)`` that sends the rest, for a thread
+        that may wait. Until then the send lock stays taken, so nothing else
+        gets between the parts of the frame.
+        """
+        if not self._send_lock.acquire(blocking=False):
+            return lambda timeout: self.send(data, timeout)
+        handed_over = False
+        try:
+            if self.state is not State.OPEN:
+                return None
+            head = frames.header(frames.TEXT, len(data))
+            rest = self._write_now([head + data] if len(data) < _SMALL_SEND else [head, data])
+            if not rest:
+                return None
+            handed_over = True
+            return lambda timeout: self._finish(rest, len(rest[0]) < len(head), timeout)
+        except OSError as problem:
+            logger.debug("%s: send failed: %s", self.name, problem)
+            self.shut()
+            return None
+        finally:
+            if not handed_over:
+                self._send_lock.release()
+
+    def _write_now(self, parts):
+        """Write *parts* while the socket takes them at once; return what is left (the send lock is held)."""
+        for number, part in enumerate(parts):
+            view = memoryview(part)
+            while view:
+                try:
+                    sent = self.sock.send(view, _DONTWAIT) if _DONTWAIT else 0
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                if not sent:
+                    return [view] + parts[number + 1:]
+                view = view[sent:]
+        return []
+
+    def _finish(self, rest, started, timeout):
+        """Write what :meth:`send_now` left within *timeout* seconds, then give the send lock back."""
+        deadline = time.monotonic() + timeout
+        try:
+            for part in rest:
+                self._write(part, deadline, started)
+                started = True
+        except _Late as late:
+            self._drop_locked(late.started, "it did not take a message within {} s".format(timeout))
+        except OSError as problem:
+            logger.debug("%s: send failed: %s", self.name, problem)
+            self.shut()
         finally:
             self._send_lock.release()
 

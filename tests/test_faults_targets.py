@@ -1,12 +1,5 @@
-"""Issue 12 cases fixed on the branch ``resolve``: the ``_`` rule on item steps (6) and targets (9).
-
-They fail on main until that branch is merged: remove ``pytestmark`` then.
-"""
-import pytest
-
+"""Issue 12 over a raw client: the ``_`` rule on item steps (6), and targets reach what the namespace holds (9)."""
 from rawclient import Raw
-
-pytestmark = pytest.mark.skip(reason="needs the branch resolve; enable at merge")
 
 
 def error_type(reply):

@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 
-import pytest
 
 from conftest import wait_until
 from liaison import Companion

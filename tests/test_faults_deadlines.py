@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 
-
 from conftest import wait_until
 from liaison import Companion
 from rawclient import PONG, SMALL_RCVBUF, TEXT, Raw, client_thread_alive, request

@@ -12,6 +12,7 @@ import pytest
 import websocket
 
 from liaison import Companion
+from liaison.client import connect as client_connect
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.websocket import WebsocketLiaison
 
@@ -185,3 +186,36 @@ def drive_together(clients, drive):
     for thread in threads:
         thread.join(60)
     return errors
+
+
+def exited(pid):
+    """Whether process *pid* is gone or a zombie (whoever adopted it may not reap it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open("/proc/{}/stat".format(pid)) as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def parent_id(pid):
+    with open("/proc/{}/stat".format(pid)) as stat:
+        return int(stat.read().rpartition(")")[2].split()[1])
+
+
+@pytest.fixture
+def open_client(server):
+    """Connect liaison.client Clients to the server; all are closed after the test."""
+    clients = []
+
+    def open_one(**options):
+        client = client_connect("127.0.0.1:{}".format(server.server_address[1]), **options)
+        clients.append(client)
+        return client
+
+    yield open_one
+    for client in clients:
+        client.close()

@@ -29,21 +29,6 @@ def server(make_server):
 
 
 @pytest.fixture
-def open_client(server):
-    """Connect liaison.client Clients to the server; all are closed after the test."""
-    clients = []
-
-    def open_one(**options):
-        client = connect("127.0.0.1:{}".format(server.server_address[1]), **options)
-        clients.append(client)
-        return client
-
-    yield open_one
-    for client in clients:
-        client.close()
-
-
-@pytest.fixture
 def client(open_client):
     return open_client()
 

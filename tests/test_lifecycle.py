@@ -10,7 +10,7 @@ import time
 
 import pytest
 import websocket
-from conftest import wait_until
+from conftest import exited, parent_id, wait_until
 
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.lifecycle import PARENT_POLL
@@ -37,24 +37,6 @@ def read_chunk(fd, timeout=20):
 def port_of(marker):
     assert marker.startswith(START_MARKER + "@127.0.0.1:"), marker
     return int(marker.rpartition(":")[2])
-
-
-def exited(pid):
-    """Whether process *pid* is gone or a zombie (whoever adopted it may not reap it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        with open("/proc/{}/stat".format(pid)) as stat:
-            return stat.read().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def parent_id(pid):
-    with open("/proc/{}/stat".format(pid)) as stat:
-        return int(stat.read().rpartition(")")[2].split()[1])
 
 
 @pytest.fixture

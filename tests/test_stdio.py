@@ -10,7 +10,7 @@ import tempfile
 import time
 
 import pytest
-from conftest import wait_until
+from conftest import exited, parent_id, wait_until
 
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.lifecycle import PARENT_POLL
@@ -384,20 +384,6 @@ child = subprocess.Popen([sys.executable, "-m", "liaison.stdio"] + sys.argv[3:],
 print(child.pid, flush=True)
 sys.stdin.read()
 """
-
-
-def exited(pid):
-    """Whether process *pid* is gone or a zombie (whoever adopted it may not reap it)."""
-    try:
-        with open("/proc/{}/stat".format(pid)) as stat:
-            return stat.read().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def parent_id(pid):
-    with open("/proc/{}/stat".format(pid)) as stat:
-        return int(stat.read().rpartition(")")[2].split()[1])
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import wait_until
 from liaison import Companion, RemoteError
-from liaison.client import CANCEL_GRACE, connect, spawn
+from liaison.client import CANCEL_GRACE, spawn
 
 
 def spin(started):

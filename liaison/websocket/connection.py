@@ -279,14 +279,17 @@ class Connection:
         waiting_since, ping_sent = self.waiting_since, self.ping_sent
         if self.state is not State.OPEN or waiting_since is None:
             return
-        if ping_sent is not None and ping_sent >= waiting_since and not client_waits_for_us:
+        if client_waits_for_us:
+            self.ping_sent = ping_sent = None  # pings sent now are not counted: it may not read until its reply
+        if ping_sent is not None and ping_sent >= waiting_since:
             self.abort("no answer to a ping")
             return
         if not self._send_lock.acquire(blocking=False):
             return  # a message is being written: its own deadline judges the client
         try:
             if self.state is State.OPEN:
-                self.ping_sent = time.monotonic()
+                if not client_waits_for_us:
+                    self.ping_sent = time.monotonic()
                 self._write(frames.header(frames.PING, 0), time.monotonic())
         except _Late as late:
             self._drop_locked(late.started, "its connection takes no more data")

@@ -26,13 +26,21 @@ Locks, in the only order in which one may be taken while another is held:
 2. ``Session._lock`` guards this session's inbox, running job, recent ids and
    state. Bookkeeping only: no I/O and no waiting while it is held (waiting on
    its condition releases it).
-3. The connection's send lock (in the transport) keeps messages whole on the
-   wire. It is acquired with the send's deadline, and writes under it stop at
-   that deadline. A frame begun on the executor's thread is finished, and the
-   lock released, by the sender thread.
-4. ``Liaison._lock`` guards the server's registry of sessions. Bookkeeping only.
+3. The connection's send lock (``Connection._send_lock`` for websockets,
+   ``PipeConnection._lock`` for stdio) keeps messages whole on the wire. It is
+   acquired with the send's deadline, and writes under it stop at that
+   deadline. A frame begun on the executor's thread is finished, and the lock
+   released, by the sender thread.
+4. ``Liaison._lock`` guards the server's registry of sessions, its pending
+   dispatcher calls and (websocket) its connections. Bookkeeping only.
 
-``Interruptible._lock`` (one per job) is taken alone, for bookkeeping only.
+Taken alone, for bookkeeping only (no other lock and no wait while held):
+``Interruptible._lock`` (one per job: whether its function runs),
+``_Call.lock`` (one per dispatched command: run or given up),
+``MainThreadDispatcher._lock`` (its queue), ``WebsocketLiaison._serve_lock``
+and ``_stop_lock`` (serving and closing state), and the CLI's
+``_StopMarker._lock`` (the STOP marker is written once; the write has the
+send deadline).
 """
 import collections
 import logging

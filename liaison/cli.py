@@ -183,9 +183,7 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
     main_thread = MainThreadDispatcher()
     server.executor = main_thread
     stop_marker = _StopMarker(address + end, channel)
-
-    stopper = _Stopper(server, main_thread, stop_marker)
-    request_stop = stopper.request
+    request_stop = _Stopper(server, main_thread, stop_marker).request
     stopping = lifecycle.handle_signals(request_stop)
     if watch_parent:
         lifecycle.watch_parent(request_stop)

@@ -114,25 +114,10 @@ class Connection:
         if not self._send_lock.acquire(timeout=max(0.0, timeout)):
             self.abort("no frame could be sent to it within {} s".format(timeout))
             return False
-        try:
-            if self.state is not State.OPEN:
-                return False
-            head = frames.header(opcode, len(payload))
-            if len(payload) < _SMALL_SEND:
-                self._write(head + payload, deadline)
-            else:
-                self._write(head, deadline)
-                self._write(payload, deadline, started=True)
-            return True
-        except _Late as late:
-            self._drop_locked(late.started, "it did not take a message within {} s".format(timeout))
-            return False
-        except OSError as problem:
-            logger.debug("%s: send failed: %s", self.name, problem)
-            self.shut()
-            return False
-        finally:
+        if self.state is not State.OPEN:
             self._send_lock.release()
+            return False
+        return self._write_and_release(_frame(opcode, payload), False, deadline, timeout)
 
     def send_now(self, data):
         """Send a text message as far as the socket takes it without waiting.
@@ -144,23 +129,18 @@ class Connection:
         """
         if not self._send_lock.acquire(blocking=False):
             return lambda timeout: self.send(data, timeout)
-        handed_over = False
+        parts = _frame(frames.TEXT, data) if self.state is State.OPEN else []
         try:
-            if self.state is not State.OPEN:
-                return None
-            head = frames.header(frames.TEXT, len(data))
-            rest = self._write_now([head + data] if len(data) < _SMALL_SEND else [head, data])
-            if not rest:
-                return None
-            handed_over = True
-            return lambda timeout: self._finish(rest, len(rest[0]) < len(head), timeout)
+            rest = self._write_now(parts)
         except OSError as problem:
             logger.debug("%s: send failed: %s", self.name, problem)
             self.shut()
+            rest = []
+        if not rest:
+            self._send_lock.release()
             return None
-        finally:
-            if not handed_over:
-                self._send_lock.release()
+        started = sum(map(len, rest)) < sum(map(len, parts))
+        return lambda timeout: self._write_and_release(rest, started, time.monotonic() + timeout, timeout)
 
     def _write_now(self, parts):
         """Write *parts* while the socket takes them at once; return what is left (the send lock is held)."""
@@ -176,18 +156,24 @@ class Connection:
                 view = view[sent:]
         return []
 
-    def _finish(self, rest, started, timeout):
-        """Write what :meth:`send_now` left within *timeout* seconds, then give the send lock back."""
-        deadline = time.monotonic() + timeout
+    def _write_and_release(self, parts, started, deadline, timeout):
+        """Write *parts* by *deadline* with the send lock held, then give it back; return whether they went.
+
+        *started* says whether some of the frame went already; a client that
+        misses the deadline (*timeout* seconds in all) is dropped.
+        """
         try:
-            for part in rest:
+            for part in parts:
                 self._write(part, deadline, started)
                 started = True
+            return True
         except _Late as late:
             self._drop_locked(late.started, "it did not take a message within {} s".format(timeout))
+            return False
         except OSError as problem:
             logger.debug("%s: send failed: %s", self.name, problem)
             self.shut()
+            return False
         finally:
             self._send_lock.release()
 
@@ -349,6 +335,12 @@ class Connection:
             self.rfile.peek(1)
         finally:
             self.waiting_since = None
+
+
+def _frame(opcode, payload):
+    """One unfragmented frame as parts to write: whole if small, else header and payload (not copied)."""
+    head = frames.header(opcode, len(payload))
+    return [head + payload] if len(payload) < _SMALL_SEND else [head, payload]
 
 
 def _single(opcode, payload):

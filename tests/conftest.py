@@ -3,6 +3,7 @@ import itertools
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -219,3 +220,15 @@ def open_client(server):
     yield open_one
     for client in clients:
         client.close()
+
+
+def end_parent_and_child(parent, child):
+    """Kill a stand-in frontend (a Popen with pipes) and the server it started (pid *child*)."""
+    parent.kill()
+    parent.wait()
+    parent.stdin.close()
+    parent.stdout.close()
+    try:
+        os.kill(child, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import websocket
-from conftest import exited, parent_id, wait_until
+from conftest import end_parent_and_child, exited, parent_id, wait_until
 
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.lifecycle import PARENT_POLL
@@ -55,14 +55,7 @@ def orphan():
 
     yield start
     for parent, child, read in started:
-        parent.kill()
-        parent.wait()
-        parent.stdin.close()
-        parent.stdout.close()
-        try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        end_parent_and_child(parent, child)
         os.close(read)
 
 

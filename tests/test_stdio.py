@@ -10,7 +10,7 @@ import tempfile
 import time
 
 import pytest
-from conftest import exited, parent_id, wait_until
+from conftest import end_parent_and_child, exited, parent_id, wait_until
 
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.lifecycle import PARENT_POLL
@@ -405,14 +405,7 @@ def orphan():
 
     yield start
     for parent, child, to_child, from_child in started:
-        parent.kill()
-        parent.wait()
-        parent.stdin.close()
-        parent.stdout.close()
-        try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        end_parent_and_child(parent, child)
         os.close(to_child)
         os.close(from_child)
 

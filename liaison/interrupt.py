@@ -35,7 +35,8 @@ def cancelled():
     Long loops in called code may check it to stop cleanly, or at a C call
     that the interrupting exception cannot break into.
     """
-    return getattr(_local, "asked", None) is not None and _local.asked.is_set()
+    running = getattr(_local, "running", None)
+    return running is not None and running.asked
 
 
 class Interruptible:
@@ -50,22 +51,23 @@ class Interruptible:
     """
 
     def __init__(self):
-        # Guards ``_thread`` (the ident running the function, or None) and ``_done``, so that an
-        # interruption reaches the function and nothing else. Bookkeeping only; nothing blocks under it.
+        # Guards ``_thread`` (the ident running the function, or None), ``_done`` and ``asked``, so that
+        # an interruption reaches the function and nothing else. Bookkeeping only; nothing blocks under it.
         self._lock = threading.Lock()
         self._thread = None
         self._done = False
-        self._asked = threading.Event()
+        #: Whether :meth:`interrupt` was called (read by :func:`cancelled`).
+        self.asked = False
 
     def run(self, fn):
         """Call *fn* on this thread, interruptible until it returns; return its result."""
         with self._lock:
-            if self._asked.is_set():
+            if self.asked:
                 self._done = True
                 raise Cancelled()
             self._thread = threading.get_ident()
-        previous = getattr(_local, "asked", None)
-        _local.asked = self._asked
+        previous = getattr(_local, "running", None)
+        _local.running = self
         try:
             result = fn()
         finally:
@@ -75,7 +77,7 @@ class Interruptible:
                     break
                 except Cancelled:
                     continue  # the interruption landed as the function returned; it is reported below
-        if self._asked.is_set():
+        if self.asked:
             raise Cancelled()  # asked while it ran: it stopped because of that, or would have
         return result
 
@@ -84,9 +86,9 @@ class Interruptible:
         with self._lock:
             self._thread = None
             self._done = True
-            if self._asked.is_set():
+            if self.asked:
                 _clear_async_exc(threading.get_ident(), None)
-        _local.asked = previous
+        _local.running = previous
 
     def interrupt(self):
         """Stop the function (now, or before it starts); return False if it already returned.
@@ -96,8 +98,8 @@ class Interruptible:
         with self._lock:
             if self._done:
                 return False
-            if not self._asked.is_set():
-                self._asked.set()
+            if not self.asked:
+                self.asked = True
                 if self._thread is not None:
                     _set_async_exc(self._thread, Cancelled)
             return True

@@ -13,6 +13,7 @@ from liaison.constants import START_MARKER
 from liaison.websocket import frames
 
 SIZES = list(range(10)) + [
+    frames.SMALL_PAYLOAD - 1, frames.SMALL_PAYLOAD, frames.SMALL_PAYLOAD + 1,
     frames.NUMPY_THRESHOLD - 1, frames.NUMPY_THRESHOLD, frames.NUMPY_THRESHOLD + 1, frames.NUMPY_THRESHOLD + 3,
     frames.UNMASK_CHUNK - 1, frames.UNMASK_CHUNK, frames.UNMASK_CHUNK + 1, 2 * frames.UNMASK_CHUNK + 7,
 ]

@@ -2,8 +2,9 @@
 
 Reading takes three reads at most per frame: the payload goes straight into one
 buffer, which is unmasked in place, slice by slice, with ``bytes.translate``
-(or numpy, when the process has already imported it); never with a Python loop
-over bytes, never with a copy of the whole payload.
+(or numpy, when the process has already imported it; or, under 1 KiB, as one
+integer XOR); never with a Python loop over bytes, never with a copy of a large
+payload.
 """
 import struct
 import sys
@@ -87,6 +88,8 @@ def read_payload(rfile, length):
     return payload
 
 
+#: Payloads shorter than this (most requests) are unmasked as one integer XOR: fewer steps than translating.
+SMALL_PAYLOAD = 1024
 #: Payloads at least this long are unmasked with numpy, if the process has imported it.
 NUMPY_THRESHOLD = 4096
 #: Bytes unmasked per slice: a multiple of 4 small enough for the CPU cache and to add little to memory.
@@ -102,11 +105,21 @@ def unmask(payload, mask):
     numpy is used only if something in the process imported it already: it is
     never imported here, so no client's request pays for that (over 0.1 s).
     """
+    if len(payload) < SMALL_PAYLOAD:
+        return _xor_small(payload, mask)
     numpy = sys.modules.get("numpy") if len(payload) >= NUMPY_THRESHOLD else None
     start = 0
     if numpy is not None and hasattr(numpy, "bitwise_xor"):
         start = _xor_words(numpy, payload, mask)
     _translate_lanes(payload, mask, start)
+    return payload
+
+
+def _xor_small(payload, mask):
+    """Unmask a short *payload* in place as one big-integer XOR with the repeated mask; return it."""
+    size = len(payload)
+    key = (mask * (size // 4 + 1))[:size]
+    payload[:] = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
     return payload
 
 

@@ -37,12 +37,22 @@ _STRINGS = frozenset((str,))
 _CONTAINERS = (dict, list, tuple)
 
 
+#: Result types that need no conversion, encoded by one shared encoder that holds no state.
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+_PLAIN_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 class DuplicateKeyError(ValueError):
     """Two keys of one mapping would become the same JSON name."""
 
 
 def dumps(obj):
     """Encode *obj* as strict JSON text, converting what JSON cannot hold (see the module doc)."""
+    if type(obj) in _PLAIN:
+        try:
+            return _PLAIN_ENCODER.encode(obj)
+        except ValueError:
+            pass  # NaN, infinity or an integer too long to print: the thorough path converts them
     return LiaisonJSONEncoder(ensure_ascii=False).encode(obj)
 
 

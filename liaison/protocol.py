@@ -156,7 +156,7 @@ def _deeper_than(data, limit, text):
 
     Level by level, never recursing; text with few brackets is passed at C speed.
     """
-    if text.count("[") + text.count("{") <= limit:
+    if not _has_more_brackets(text, limit):
         return False
     level = [data] if isinstance(data, (dict, list)) else []
     for _ in range(limit):
@@ -167,6 +167,20 @@ def _deeper_than(data, limit, text):
         if not level:
             return False
     return True
+
+
+def _has_more_brackets(text, limit):
+    """Whether *text* holds more than *limit* ``[`` and ``{`` in all: found one by one with ``str.find``,
+    which skips to each at memchr speed, several times faster than counting over a large message."""
+    found = 0
+    for bracket in "[{":
+        position = text.find(bracket)
+        while position >= 0:
+            found += 1
+            if found > limit:
+                return True
+            position = text.find(bracket, position + 1)
+    return False
 
 
 def parse(message):

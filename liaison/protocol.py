@@ -1,7 +1,8 @@
 """The message envelope: parse a request, build its reply, build pushed messages.
 
 Transports hand in a message as received (``bytes`` or ``str``) and get back
-UTF-8 bytes to send. Nothing here knows about sockets.
+UTF-8 bytes to send: for a large reply, a list of parts to write one after the
+other, since joining them would copy megabytes. Nothing here knows about sockets.
 
 * request: ``{"command": {"command": name, "args": [...], "kwargs": {...}}, "id": any}``
 * success: ``{"response": result, "tag": "response", "evt": request}``
@@ -222,10 +223,19 @@ def _json_type(value):
             list: "an array", dict: "an object"}[type(value)]
 
 
+#: Replies at least this long are left in parts: the payload and the evt are not copied into one buffer.
+PARTS_FROM = 1 << 16
+
+
 def _envelope(key, payload, tag, evt):
-    """Join UTF-8 JSON parts into one reply; *evt* is the request as received, never re-encoded."""
-    return b"".join((b'{"', key, b'": ', payload, b', "tag": "', tag, b'", "evt": ',
-                     b"null" if evt is None else evt, b"}"))
+    """One reply from UTF-8 JSON parts, joined unless large; *evt* is the request as received, never re-encoded."""
+    parts = [b'{"', key, b'": ', payload, b', "tag": "', tag, b'", "evt": ', b"null" if evt is None else evt, b"}"]
+    return parts if len(payload) + len(evt or b"") >= PARTS_FROM else b"".join(parts)
+
+
+def joined(reply):
+    """A reply (from :func:`response` or :func:`error`) as one bytes object."""
+    return reply if isinstance(reply, bytes) else b"".join(reply)
 
 
 def _evt(raw):

@@ -106,7 +106,8 @@ class Liaison:
         return isinstance(request, protocol.Request) and self.companion.is_urgent(request.command)
 
     def answer(self, request, client=None, interruptible=None):
-        """The UTF-8 bytes of the one reply to *request* (from :meth:`parse`), sent by *client*.
+        """The UTF-8 bytes of the one reply to *request* (from :meth:`parse`), sent by *client*: a large
+        reply as a list of parts to send in order.
 
         While the command runs, :meth:`current_client` returns *client* on the
         thread running it; *interruptible*, if given, lets it be cancelled.
@@ -127,7 +128,7 @@ class Liaison:
 
     def handle_message(self, message, client=None):
         """Answer one message (bytes or text) from *client* with the UTF-8 bytes of exactly one reply."""
-        return self.answer(self.parse(message), client)
+        return protocol.joined(self.answer(self.parse(message), client))
 
     def run_command(self, request, client, interruptible=None):
         """Run *request* in the Companion, on the dispatcher's thread unless it is urgent or there is none."""

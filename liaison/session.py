@@ -6,7 +6,8 @@ at once on that thread, even while a command runs; the others wait in a
 bounded inbox for the session's worker thread, which runs them one by one and
 sends each reply in order. The transport gives the session a *connection*
 with two methods: ``send(data, timeout)`` writes one message's UTF-8 bytes
-whole by the deadline, or drops the client, and returns whether it went;
+(or, for a large reply, its list of parts) whole by the deadline, or drops the
+client, and returns whether it went;
 ``close(code, reason)`` ends the conversation politely.
 
 Threads and locks

@@ -49,8 +49,11 @@ class PipeConnection:
         self._lock = threading.Lock()
 
     def send(self, data, timeout):
-        """Write one message (UTF-8 JSON) as a line within *timeout* seconds; return whether it went."""
-        line = data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"  # only whitespace can hold them
+        """Write one message (UTF-8 JSON: bytes, or a list of bytes parts) as a line within *timeout*
+        seconds; return whether it went."""
+        parts = data if isinstance(data, list) else [data]
+        # Only whitespace in the JSON text can hold a line break: it may become a space.
+        line = b"".join([part.replace(b"\n", b" ").replace(b"\r", b" ") for part in parts] + [b"\n"])
         deadline = time.monotonic() + timeout
         if not self._lock.acquire(timeout=timeout):
             self._give_up("no line could be written within {} s".format(timeout))

@@ -101,7 +101,8 @@ class Connection:
                 return False
 
     def send(self, data, timeout):
-        """Send UTF-8 *data* as one text message within *timeout* seconds; return whether it went.
+        """Send UTF-8 *data* (bytes, or a list of bytes parts) as one text message within *timeout*
+        seconds; return whether it went.
 
         A client that has not taken it by then is dropped. Nothing is sent
         once the connection is closing.
@@ -338,9 +339,14 @@ class Connection:
 
 
 def _frame(opcode, payload):
-    """One unfragmented frame as parts to write: whole if small, else header and payload (not copied)."""
-    head = frames.header(opcode, len(payload))
-    return [head + payload] if len(payload) < _SMALL_SEND else [head, payload]
+    """One unfragmented frame as parts to write: whole if small, else header and payload (not copied).
+
+    *payload* is bytes, or a list of bytes parts (a large reply).
+    """
+    parts = payload if isinstance(payload, list) else [payload]
+    size = sum(map(len, parts))
+    head = frames.header(opcode, size)
+    return [head + b"".join(parts)] if size < _SMALL_SEND else [head] + parts
 
 
 def _single(opcode, payload):

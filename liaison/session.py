@@ -145,7 +145,8 @@ class Session:
             if self._ended:
                 return
             self._inbox.append(job)
-            self._changed.notify_all()
+            if self.worker is not None:
+                self._changed.notify_all()  # only a worker waits for requests
             schedule = self._claim_executor()
         if schedule:
             self.server.executor.submit(self._step)
@@ -275,7 +276,8 @@ class Session:
             if not self._inbox:
                 return None
             job = self._running = self._inbox.popleft()
-            self._changed.notify_all()
+            if len(self._inbox) == INBOX_REQUESTS - 1:
+                self._changed.notify_all()  # the reader may be waiting for room
             return job
 
     def _do(self, job):
@@ -285,24 +287,26 @@ class Session:
         except BaseException as problem:  # a bug in liaison, not in called code: still one reply
             logger.exception("%s: no reply could be built for a request", self.name)
             reply = protocol.error(problem, job.request)
+        if job.timer is not None:
+            job.timer.cancel()
         with self._lock:
             self._running = None
+            self._recent.append(job.id)
             closing = self._close_after_reply
-        self._forget(job)
-        self._deliver(reply)
+            behind = self._sending > 0
+        self._deliver(reply, behind)
         if closing:
             self._close(1001, "server is stopping")
         return not closing
 
-    def _deliver(self, reply):
+    def _deliver(self, reply, behind):
         """Send a reply. The worker waits for the client, up to the deadline; the executor's thread,
         shared by every client, never does: what the client cannot take at once goes to this
-        session's sender thread, and so does all that follows until the sender is done."""
+        session's sender thread, and so does all that follows (*behind*: some is still there)
+        until the sender is done."""
         if self.worker is not None:
             self.send(reply, self.server.send_timeout)
             return
-        with self._lock:
-            behind = self._sending > 0
         finish = (lambda timeout: self.send(reply, timeout)) if behind else self.connection.send_now(reply)
         if finish is not None:
             self._hand_over(finish)

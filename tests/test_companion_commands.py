@@ -1,5 +1,6 @@
 """Each Companion's own command table: callables only, app commands treated like built-ins,
 and the names liaison-py 1.0.1 code uses."""
+import inspect
 import json
 import math
 
@@ -7,7 +8,7 @@ import pytest
 
 import sample
 from liaison import Companion, CommandError
-from liaison.companion import CommandTable
+from liaison.companion import Command, CommandTable
 
 
 def greet(name, punctuation="!"):
@@ -176,3 +177,49 @@ def test_run_init_and_try_replace_references_once_for_the_protocol_and_for_pytho
     outcome = client.call("try", "sample:echo", "$ghost")
     assert outcome["success"] is False
     assert "ResolveError" in outcome["result"][-1] and "ghost" in outcome["result"][-1]
+
+
+def _signatures():
+    """Callables with every shape of positional parameters, plus required keyword-only ones."""
+    def none():
+        pass
+
+    def two(a, b):
+        pass
+
+    def defaults(a, b=1, c=2):
+        pass
+
+    def star(a, *rest):
+        pass
+
+    def keyword_only(a, *, key):
+        pass
+
+    def keyword_default(a, *, key=1):
+        pass
+
+    def anything(*args, **kwargs):
+        pass
+
+    return [none, two, defaults, star, keyword_only, keyword_default, anything, math.hypot, divmod, sample.Point]
+
+
+@pytest.mark.parametrize("function", _signatures(), ids=lambda function: function.__name__)
+def test_a_call_with_positional_arguments_is_refused_exactly_when_binding_refuses_it(function):
+    command = Command(function)
+    try:
+        signature = inspect.signature(function)
+    except ValueError:
+        signature = None  # no signature to check against (math.hypot): every call is let through
+    for count in range(5):
+        args = list(range(count))
+        try:
+            fits = signature is None or signature.bind(*args) is not None
+        except TypeError:
+            fits = False
+        if fits:
+            command.check("name", args, {})
+        else:
+            with pytest.raises(CommandError, match="usage: name"):
+                command.check("name", args, {})

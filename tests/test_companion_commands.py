@@ -223,3 +223,9 @@ def test_a_call_with_positional_arguments_is_refused_exactly_when_binding_refuse
         else:
             with pytest.raises(CommandError, match="usage: name"):
                 command.check("name", args, {})
+
+
+def test_handle_message_gives_a_large_reply_as_one_bytes_object(server):
+    reply = server.handle_message(json.dumps({"command": {"command": "run", "args": ["operator:mul", "ab", 100000]}}))
+    assert isinstance(reply, bytes)
+    assert json.loads(reply)["response"] == "ab" * 100000

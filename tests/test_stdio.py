@@ -351,6 +351,13 @@ def test_allow_import_limits_targets(stdio):
     assert server.call("ping") == "pong"
 
 
+def test_large_replies_and_large_evts_arrive_whole_on_one_line(stdio):
+    server = stdio()
+    assert server.call("run", "operator:mul", "ab", 100000) == "ab" * 100000
+    assert server.call("run", "builtins:len", "x\u00e9" * 100000) == 200000
+    assert server.call("ping") == "pong"
+
+
 def test_a_parent_that_stops_reading_does_not_wedge_it(stdio):
     server = stdio("--send-timeout", "0.5")
     for _ in range(5):

@@ -18,9 +18,9 @@ get the same name (``1`` and ``"1"``) are refused with :class:`DuplicateKeyError
 neither merged nor renamed: a JSON parser would silently keep only one.
 """
 import base64
-import datetime
 import json
 import math
+import sys
 import traceback
 import types
 from collections.abc import Mapping
@@ -136,7 +136,8 @@ def _convert(obj):
         return list(obj)
     if isinstance(obj, Mapping):
         return dict(obj)
-    if isinstance(obj, (datetime.date, datetime.time)):
+    datetime = sys.modules.get("datetime")  # a date exists only once its module is imported: not here
+    if datetime is not None and isinstance(obj, (datetime.date, datetime.time)):
         return obj.isoformat()
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(obj)).decode("ascii")

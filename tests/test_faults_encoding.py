@@ -1,6 +1,8 @@
 """Issue 12, rule 10: replies are well-formed JSON for every result, and unexpected errors in
 connection threads go through the ``liaison`` logger, never raw to stderr."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -62,3 +64,13 @@ def test_an_unexpected_error_in_a_connection_thread_is_logged_not_printed(capfd,
             Raw(port)
         wait_until(lambda: logged_errors(caplog, "a bug in a connection's handler"))
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_dates_are_encoded_without_liaison_importing_datetime():
+    code = ("import sys, json\n"
+            "from liaison.encoding import dumps\n"
+            "assert 'datetime' not in sys.modules, 'liaison imported datetime'\n"
+            "import datetime\n"
+            "print(dumps([datetime.date(2024, 1, 2), datetime.time(3, 4), datetime.datetime(2024, 1, 2, 3, 4, 5)]))\n")
+    output = subprocess.check_output([sys.executable, "-c", code]).decode()
+    assert json.loads(output) == ["2024-01-02", "03:04:00", "2024-01-02T03:04:05"]

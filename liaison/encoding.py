@@ -52,7 +52,7 @@ def dumps(obj):
         try:
             return _PLAIN_ENCODER.encode(obj)
         except ValueError:
-            pass  # NaN, infinity or an integer too long to print: the thorough path converts them
+            pass  # NaN or infinity (null), or an integer too long to print: the thorough path decides
     return LiaisonJSONEncoder(ensure_ascii=False).encode(obj)
 
 

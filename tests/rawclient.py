@@ -138,6 +138,10 @@ class Raw:
                 raise item
             return item
         self.sock.settimeout(timeout)
+        return self._next_data_frame()
+
+    def _next_data_frame(self):
+        """Receive frames until one that is not a ping or pong; pings are answered on the way."""
         while True:
             fin, opcode, payload = self.recv_frame()
             if opcode == PING:
@@ -176,12 +180,7 @@ class Raw:
     def _read_all(self):
         try:
             while True:
-                fin, opcode, payload = self.recv_frame()
-                if opcode == PING:
-                    self.pings.append(time.monotonic())
-                    self.send_frame(PONG, payload)
-                elif opcode != PONG:
-                    self.messages.put((fin, opcode, payload))
+                self.messages.put(self._next_data_frame())
         except (EOFError, OSError) as ended:
             self.messages.put(EOFError(str(ended)))
 

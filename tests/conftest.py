@@ -140,11 +140,20 @@ class CLIServer:
         return self.process.wait(timeout)
 
     def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.process.stdout.close()
-        self.process.stderr.close()
+        reap(self.process)
+
+
+def reap(process):
+    """Kill *process* if it still runs, wait for it, and close the pipes it was given."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except BrokenPipeError:  # unflushed input for a process that is gone
+                pass
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 
+from conftest import reap
 from liaison.constants import START_MARKER, STOP_MARKER
 from rawclient import Raw, request
 
@@ -75,10 +76,7 @@ def test_the_command_line_exits_0_quietly_when_nobody_reads_its_stdout_any_more(
         assert process.wait(20) == 0
         errors = process.stderr.read().decode()
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stderr.close()
+        reap(process)
     assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
 
 
@@ -92,8 +90,5 @@ def test_over_stdio_the_server_exits_0_quietly_when_nobody_reads_its_stdout_any_
         assert process.wait(20) == 0
         errors = process.stderr.read().decode()
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stderr.close()
+        reap(process)
     assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import wait_until
+from conftest import reap, wait_until
 from liaison import Companion
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.websocket import WebsocketLiaison
@@ -113,11 +113,7 @@ def test_the_command_line_writes_its_stop_marker_after_a_thread_failed_to_start(
         assert process.wait(20) == 0
         assert "Traceback" not in process.stderr.read().decode()
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
-        process.stderr.close()
+        reap(process)
 
 
 def refuse_to_start(thread):
@@ -166,11 +162,7 @@ def test_the_command_line_stops_on_a_signal_when_no_thread_can_start():
         assert process.wait(20) == 0
         client.read_to_end()
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
-        process.stderr.close()
+        reap(process)
 
 
 class HookRaises(WebsocketLiaison):

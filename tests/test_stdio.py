@@ -10,7 +10,7 @@ import tempfile
 import time
 
 import pytest
-from conftest import end_parent_and_child, exited, parent_id, wait_until
+from conftest import end_parent_and_child, exited, parent_id, reap, wait_until
 
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.lifecycle import PARENT_POLL
@@ -109,14 +109,8 @@ class StdioServer:
         return self.stderr.read().decode("utf-8", "replace")
 
     def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self.stderr):
-            try:
-                stream.close()
-            except BrokenPipeError:  # unflushed input for a server that is gone
-                pass
+        reap(self.process)
+        self.stderr.close()
 
 
 @pytest.fixture

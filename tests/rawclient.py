@@ -29,23 +29,29 @@ def request(command, *args, id=None, **kwargs):
     return json.dumps({"command": {"command": command, "args": list(args), "kwargs": kwargs}, "id": id}).encode()
 
 
+def header(opcode, length, fin=True, rsv=0, masked=True):
+    """A client frame's header up to its mask: flags, opcode and the payload *length* it announces."""
+    head = bytearray([(0x80 if fin else 0) | rsv << 4 | opcode])
+    bit = 0x80 if masked else 0
+    if length < 126:
+        head.append(bit | length)
+    elif length < 1 << 16:
+        head += struct.pack("!BH", bit | 126, length)
+    else:
+        head += struct.pack("!BQ", bit | 127, length)
+    return bytes(head)
+
+
 def frame(opcode, payload=b"", fin=True, masked=True):
     """One client frame: header, mask and masked payload."""
     size = len(payload)
-    head = bytearray([(0x80 if fin else 0) | opcode])
-    bit = 0x80 if masked else 0
-    if size < 126:
-        head.append(bit | size)
-    elif size < 1 << 16:
-        head += struct.pack("!BH", bit | 126, size)
-    else:
-        head += struct.pack("!BQ", bit | 127, size)
+    head = header(opcode, size, fin, masked=masked)
     if not masked:
-        return bytes(head) + payload
+        return head + payload
     mask = os.urandom(4)
     key = (mask * (size // 4 + 1))[:size]
     masked_payload = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
-    return bytes(head) + mask + masked_payload
+    return head + mask + masked_payload
 
 
 def close_code(payload):

@@ -12,6 +12,8 @@ import numpy
 import pytest
 import websocket
 
+from rawclient import header
+
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 PING_REQUEST = json.dumps({"command": {"command": "ping"}, "id": 1}).encode()
@@ -39,20 +41,12 @@ class RawClient:
 
     def send_frame(self, opcode, payload=b"", fin=True, rsv=0, masked=True, length=None):
         """Send one frame; *length* overrides the length the header announces."""
-        length = len(payload) if length is None else length
-        head = bytearray([(0x80 if fin else 0) | rsv << 4 | opcode])
-        bit = 0x80 if masked else 0
-        if length < 126:
-            head.append(bit | length)
-        elif length < 1 << 16:
-            head += struct.pack("!BH", bit | 126, length)
-        else:
-            head += struct.pack("!BQ", bit | 127, length)
+        head = header(opcode, len(payload) if length is None else length, fin, rsv, masked)
         if masked:
             mask = os.urandom(4)
             head += mask
             payload = mask_payload(payload, mask)
-        self.sock.sendall(bytes(head) + payload)
+        self.sock.sendall(head + payload)
 
     def recv_frame(self):
         """Read one server frame: ``(fin, opcode, payload)``."""

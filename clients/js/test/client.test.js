@@ -2,13 +2,14 @@
 // Node 20 has no global WebSocket, so the tests pass the ws package in.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket, WebSocketServer } from "ws";
 
 import * as liaison from "liaison-client";
 import { connect, RemoteError, spawn } from "liaison-client";
+import { fakePython } from "./fake-python.js";
 
 let server;
 
@@ -213,14 +214,7 @@ test("spawn reports a server that exits before listening, with its stderr", asyn
 
 test("spawn times out on a silent server, quoting its stderr", async () => {
   const directory = await mkdtemp(join(tmpdir(), "liaison-"));
-  const python = join(directory, "python");
-  // Answers `-m liaison.constants` like Python, then hangs as a server that never starts.
-  await writeFile(python, `#!/bin/sh
-if [ "$2" = liaison.constants ]; then exec python3 "$@"; fi
-echo warming up >&2
-exec sleep 60
-`);
-  await chmod(python, 0o755);
+  const python = await fakePython(directory, "python", "echo warming up >&2\nexec sleep 60");
   try {
     await assert.rejects(spawn({ WebSocket, python, timeout: 1000 }),
       { name: "TimeoutError", message: /wrote no start marker within 1000 ms; its stderr: warming up/ });

@@ -1,11 +1,12 @@
 // The JS client over a real `python -m liaison.stdio`'s pipes (python3 on PATH must have liaison installed).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { RemoteError, spawn } from "liaison-client";
+import { fakePython } from "./fake-python.js";
 
 let client;
 
@@ -98,21 +99,8 @@ test("stdio takes no address or token", async () => {
 
 test("spawn reports a stdio server that exits or stays silent, quoting its stderr", async () => {
   const directory = await mkdtemp(join(tmpdir(), "liaison-"));
-  const failing = join(directory, "failing");
-  const silent = join(directory, "silent");
-  // Each answers `-m liaison.constants` like Python, then fails or hangs as a server that never starts.
-  await writeFile(failing, `#!/bin/sh
-if [ "$2" = liaison.constants ]; then exec python3 "$@"; fi
-echo "No module named liaison.stdio" >&2
-exit 1
-`);
-  await writeFile(silent, `#!/bin/sh
-if [ "$2" = liaison.constants ]; then exec python3 "$@"; fi
-echo warming up >&2
-exec sleep 60
-`);
-  await chmod(failing, 0o755);
-  await chmod(silent, 0o755);
+  const failing = await fakePython(directory, "failing", 'echo "No module named liaison.stdio" >&2\nexit 1');
+  const silent = await fakePython(directory, "silent", "echo warming up >&2\nexec sleep 60");
   try {
     await assert.rejects(spawn({ transport: "stdio", python: failing }),
       /exited with 1 before listening; its stderr: No module named liaison\.stdio/);

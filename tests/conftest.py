@@ -83,19 +83,25 @@ def server(make_server):
     return make_server()
 
 
+def closing_all(open_one):
+    """A fixture's body: yield a function that calls *open_one* and keeps what it opens, then close it all."""
+    opened = []
+
+    def open_and_keep(*args, **options):
+        item = open_one(*args, **options)
+        opened.append(item)
+        return item
+
+    yield open_and_keep
+    for item in opened:
+        item.close()
+
+
 @pytest.fixture
 def connect():
     """Open clients to a server; all are closed after the test."""
-    clients = []
-
-    def open_client(server, **options):
-        client = Client("ws://127.0.0.1:{}".format(server.server_address[1]), **options)
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        client.close()
+    yield from closing_all(lambda server, **options: Client(
+        "ws://127.0.0.1:{}".format(server.server_address[1]), **options))
 
 
 @pytest.fixture
@@ -219,16 +225,8 @@ def parent_id(pid):
 @pytest.fixture
 def open_client(server):
     """Connect liaison.client Clients to the server; all are closed after the test."""
-    clients = []
-
-    def open_one(**options):
-        client = client_connect("127.0.0.1:{}".format(server.server_address[1]), **options)
-        clients.append(client)
-        return client
-
-    yield open_one
-    for client in clients:
-        client.close()
+    yield from closing_all(lambda **options: client_connect(
+        "127.0.0.1:{}".format(server.server_address[1]), **options))
 
 
 def end_parent_and_child(parent, child):

@@ -12,6 +12,7 @@ import numpy
 import pytest
 import websocket
 
+from conftest import closing_all
 from rawclient import header
 
 
@@ -81,16 +82,7 @@ class RawClient:
 @pytest.fixture
 def raw():
     """Open raw clients to a server; all are closed after the test."""
-    clients = []
-
-    def open_client(server):
-        client = RawClient(server)
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        client.close()
+    yield from closing_all(RawClient)
 
 
 def still_serving(server, raw):

@@ -4,13 +4,21 @@ It knows nothing of transports or JSON: a server hands it a command name with
 arguments and gets a Python result back, or an exception.
 """
 import _thread
+import collections.abc
 import inspect
+import io
+import itertools
 import re
 import types
 
+from .interrupt import call_exposed
 from .resolve import Resolver
 
-__all__ = ["Command", "CommandError", "CommandTable", "Companion", "CompanionLock", "ReentryError"]
+__all__ = ["Command", "CommandError", "CommandTable", "Companion", "CompanionLock", "ReentryError", "ITERATOR_ITEMS"]
+
+#: Most items an iterator (a generator, ``map``, ``zip``...) returned by a command may yield to become the
+#: list sent as the result; one that yields more is an error.
+ITERATOR_ITEMS = 10000
 
 
 #: JSON value types that never hold a ``"$path"``; lists of only these are passed on untouched, at C speed.
@@ -64,16 +72,19 @@ def _reentry_error():
 
 
 class Command:
-    """How the Companion runs one protocol command: its callable and three declarations.
+    """How the Companion runs one protocol command: its callable and four declarations.
 
     *lock*: runs under the Companion lock; *substitute*: ``"$name"`` strings in
     its arguments are replaced by namespace objects first; *urgent*: answered
-    at once, ahead of queued commands (so never under the lock).
+    at once, ahead of queued commands (so never under the lock); *exposed*: the
+    function is called code, which ``cancel`` may interrupt anywhere (liaison's
+    own commands say False, and expose only the code they call: see
+    :mod:`liaison.interrupt`).
     """
 
-    __slots__ = ("function", "lock", "substitute", "urgent", "_checked")
+    __slots__ = ("function", "lock", "substitute", "urgent", "exposed", "_checked")
 
-    def __init__(self, function, lock=True, substitute=True, urgent=False):
+    def __init__(self, function, lock=True, substitute=True, urgent=False, exposed=True):
         if not callable(function):
             raise TypeError("a command must be a callable such as a function or bound method, not {!r}".format(
                 function))
@@ -84,6 +95,7 @@ class Command:
         self.lock = lock
         self.substitute = substitute
         self.urgent = urgent
+        self.exposed = exposed
         self._checked = None
 
     def signature(self):
@@ -161,9 +173,9 @@ class CommandTable(dict):
         self._lock = lock
         self._commands = {}
 
-    def add(self, name, function, lock=True, substitute=True, urgent=False):
+    def add(self, name, function, lock=True, substitute=True, urgent=False, exposed=True):
         """Add (or replace) command *name*, run by *function* as declared (see :class:`Command`)."""
-        self._install({name: Command(function, lock, substitute, urgent)})
+        self._install({name: Command(function, lock, substitute, urgent, exposed)})
 
     def command(self, name):
         """The :class:`Command` for *name*, or None when there is no such command."""
@@ -253,15 +265,16 @@ class Companion:
         self.resolver = Resolver(self.namespace, allow_import)
         self.lock = CompanionLock()
         self.commands = CommandTable(self.lock)
-        self.commands.add("get", self.resolve)
-        self.commands.add("exists", self.exists, substitute=False)
-        self.commands.add("init", self.initialize, substitute=False)
-        self.commands.add("run", self.call, substitute=False)
-        self.commands.add("try", self.attempt, substitute=False)
-        self.commands.add("register", self.register)
-        self.commands.add("store", self.store)
-        self.commands.add("ping", self.ping, lock=False, substitute=False, urgent=True)
-        self.commands.add("describe", self.describe, substitute=False)
+        own = self.commands.add
+        own("get", self.resolve, exposed=False)
+        own("exists", self.exists, substitute=False, exposed=False)
+        own("init", self.initialize, substitute=False, exposed=False)
+        own("run", self.call, substitute=False, exposed=False)
+        own("try", self.attempt, substitute=False, exposed=False)
+        own("register", self.register, exposed=False)
+        own("store", self.store, exposed=False)
+        own("ping", self.ping, lock=False, substitute=False, urgent=True, exposed=False)
+        own("describe", self.describe, substitute=False, exposed=False)
 
     def dispatch(self, command, args=(), kwargs=None):
         """Run protocol command *command* with its arguments and return its result.
@@ -269,6 +282,8 @@ class Companion:
         The arguments are checked against the command's signature first; then,
         as the command declares, the Companion lock is taken and string
         arguments ``"$path"`` (at any depth) are replaced by namespace objects.
+        An iterator result (a generator, ``map``...) becomes the list of its
+        items, read under the lock, if it has at most ``ITERATOR_ITEMS``.
         """
         entry = self.commands.command(command)
         if entry is None:
@@ -289,7 +304,13 @@ class Companion:
         if entry.substitute:
             args = self.substitute(args)
             kwargs = self.substitute(kwargs)
-        return entry.function(*args, **kwargs)
+        if entry.exposed:
+            result = call_exposed(entry.function, *args, **kwargs)
+        else:
+            result = entry.function(*args, **kwargs)
+        if isinstance(result, _ITERATORS) and not isinstance(result, io.IOBase):
+            return _items(result)
+        return result
 
     def is_urgent(self, command):
         """Whether *command* is answered at once, ahead of queued commands and without the lock: ``ping``."""
@@ -348,7 +369,7 @@ class Companion:
         cls = self.resolve(self.actualize(cls))
         if not callable(cls):
             raise CommandError("init: {!r} is not a class or callable".format(cls))
-        self.namespace[name] = cls(*self.actualize(args), **self.actualize(kwargs))
+        self.namespace[name] = call_exposed(cls, *self.actualize(args), **self.actualize(kwargs))
         return name
 
     initialize.__signature__ = _positional_then_any("name", "cls")
@@ -360,7 +381,7 @@ class Companion:
         fcn = self.resolve(self.actualize(fcn))
         if not callable(fcn):
             raise CommandError("run: {!r} is not callable; use get to read a value".format(fcn))
-        return fcn(*self.actualize(args), **self.actualize(kwargs))
+        return call_exposed(fcn, *self.actualize(args), **self.actualize(kwargs))
 
     call.__signature__ = _positional_then_any("fcn")
 
@@ -413,6 +434,25 @@ class Companion:
             raise CommandError("describe: a target must be a string such as 'math:sqrt' or '$name', not {!r}".format(
                 target))
         return _description(self.resolve(self.actualize(target)), target)
+
+
+_ITERATORS = collections.abc.Iterator
+
+
+def _items(iterator):
+    """The list of *iterator*'s items (read as called code), or CommandError if there are over ``ITERATOR_ITEMS``.
+
+    A generator read only in part is closed, so its ``finally`` runs.
+    """
+    try:
+        items = call_exposed(list, itertools.islice(iterator, ITERATOR_ITEMS + 1))
+    finally:
+        if isinstance(iterator, types.GeneratorType):
+            call_exposed(iterator.close)
+    if len(items) > ITERATOR_ITEMS:
+        raise CommandError("the result is an iterator of more than {} items, too many to send as a list; "
+                           "return a list, or a slice of it (itertools.islice)".format(ITERATOR_ITEMS))
+    return items
 
 
 def _description(obj, target):

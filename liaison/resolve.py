@@ -6,10 +6,12 @@ whatever ``str.isidentifier()`` accepts (``données``), as for stored names.
 """
 import importlib
 import json
+import operator
 import re
 import sys
 import types
 
+from .interrupt import call_exposed
 from .policy import ImportPolicy
 
 __all__ = ["PolicyError", "ResolveError", "Resolver", "parse_path"]
@@ -191,7 +193,7 @@ class Resolver:
         if self.import_policy is not None and not self.import_policy.allows_module(name):
             raise self._refused_module(name)
         try:
-            return importlib.import_module(name)
+            return _import(name)
         except ModuleNotFoundError as error:
             raise ResolveError("no module named {!r}".format(error.name or name))
 
@@ -212,17 +214,22 @@ class Resolver:
             raise _StepFailed(PolicyError, "the import policy refuses names starting with '_'")
         if kind == "attr":
             try:
-                found = getattr(obj, value)
+                found = call_exposed(getattr, obj, value)
             except AttributeError:
                 raise _StepFailed(ResolveError, "{} has no attribute {!r}".format(_type_name(obj), value))
         else:
             try:
-                found = obj[value]
+                found = call_exposed(operator.getitem, obj, value)
             except (LookupError, TypeError) as error:
                 raise _StepFailed(ResolveError, "{} has no item {!r} ({}: {})".format(
                     _type_name(obj), value, type(error).__name__, error))
-        if policy is not None and isinstance(found, types.ModuleType):
-            self._check_reached_module(obj, value, found)
+        if policy is not None:
+            if isinstance(found, types.ModuleType):
+                self._check_reached_module(obj, value, found)
+            elif getattr(type(found), "_unreachable_by_targets", False):
+                raise _StepFailed(PolicyError, "it is liaison's own {} object, which commands may not reach; "
+                                  "use liaison.send, liaison.current_client() or liaison.connected_clients() "
+                                  "instead".format(type(found).__name__))
         return found
 
     def _check_reached_module(self, parent, attr, module):
@@ -254,7 +261,7 @@ class Resolver:
         if policy is not None and not (policy.allows_module(root) or policy.leads_to_allowed(root)):
             raise self._refused_module(root)
         try:
-            obj = importlib.import_module(root)
+            obj = _import(root)
         except ModuleNotFoundError as error:
             if error.name != root:
                 raise ResolveError("no module named {!r} (needed by {!r})".format(error.name, root))
@@ -295,11 +302,20 @@ def _submodule(module, attr, name):
         if found is not None and not isinstance(found, types.ModuleType):
             return None
     try:
-        return importlib.import_module(name)
+        return _import(name)
     except ModuleNotFoundError as error:
         if error.name != name:
             raise ResolveError("no module named {!r} (needed by {!r})".format(error.name, name))
         return None
+
+
+def _import(name):
+    """Module *name*: from ``sys.modules`` if imported already, else imported as called code (which a
+    ``cancel`` may interrupt: the module's own code runs)."""
+    module = sys.modules.get(name)
+    if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False) is False:
+        return module
+    return call_exposed(importlib.import_module, name)
 
 
 def _type_name(obj):

@@ -12,6 +12,8 @@ class MainThreadDispatcher:
     main thread; :meth:`stop` (from any thread) makes it return.
     """
 
+    _unreachable_by_targets = True
+
     def __init__(self):
         # Guards the queue and the stopped flag; bookkeeping only (see liaison/session.py).
         self._lock = threading.Lock()

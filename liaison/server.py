@@ -4,10 +4,11 @@ import logging
 import threading
 import time
 
-from . import protocol
+from . import __version__, protocol
 from .companion import CommandError, Companion
-from .interrupt import Interruptible
-from .session import Session
+from .deadlines import Deadlines
+from .interrupt import Interruptible, shielded
+from .session import FEATURES, Client, Session
 
 __all__ = ["Liaison", "ServerStopped", "SEND_TIMEOUT", "DEFAULT_MAX_SIZE"]
 
@@ -18,6 +19,9 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
 #: Seconds a client has to take a whole message (reply or push) before it is dropped.
 SEND_TIMEOUT = 10.0
+
+#: What ``hello`` says of the protocol: 2 is liaison-py's envelope plus hello, cancel and deadlines.
+PROTOCOL_VERSION = 2
 
 
 class ServerStopped(RuntimeError):
@@ -39,7 +43,10 @@ class Liaison:
     within *send_timeout* seconds is dropped.
 
     Methods for the caller: :meth:`send`, :meth:`current_client`,
-    :meth:`connected_clients`, :meth:`handle_message`, :meth:`stop`.
+    :meth:`connected_clients`, :meth:`handle_message`, :meth:`stop`. A
+    client is known to commands and the host only as a
+    :class:`~liaison.session.Client` (a name to send to): no client's command
+    can reach another client's conversation.
 
     Methods for transports: :meth:`open_session`, :meth:`close_session`,
     :meth:`parse`, :meth:`is_urgent`, :meth:`answer`.
@@ -55,11 +62,16 @@ class Liaison:
     #: main thread, saving two thread switches per request. Set it before serving.
     executor = None
 
+    #: Largest message a client may send, in bytes; transports set their own.
+    max_size = DEFAULT_MAX_SIZE
+
     def __init__(self, companion=None, dispatcher=None, send_timeout=SEND_TIMEOUT):
         self.companion = Companion() if companion is None else companion
         self.companion.namespace["liaison"] = self
         self.dispatcher = dispatcher
         self.send_timeout = send_timeout
+        #: The one thread that runs every request deadline of this server's clients.
+        self.deadlines = Deadlines()
         self._local = threading.local()
         # Guards the session registry and the dispatcher's pending calls. Bookkeeping only;
         # taken after every other lock (see liaison/session.py).
@@ -67,7 +79,8 @@ class Liaison:
         self._sessions = []
         self._pending = set()
         self._refusing = False
-        self.companion.commands.add("cancel", self.cancel, lock=False, substitute=False, urgent=True)
+        self.companion.commands.add("cancel", self.cancel, lock=False, substitute=False, urgent=True, exposed=False)
+        self.companion.commands.add("hello", self.hello, lock=False, substitute=False, urgent=True, exposed=False)
 
     # Sessions.
 
@@ -87,7 +100,11 @@ class Liaison:
                 self._sessions.remove(session)
 
     def connected_clients(self):
-        """The sessions of the clients connected now."""
+        """The clients connected now, each as a :class:`~liaison.session.Client` to pass to :meth:`send`."""
+        with self._lock:
+            return [session.client for session in self._sessions]
+
+    def _sessions_now(self):
         with self._lock:
             return list(self._sessions)
 
@@ -105,18 +122,18 @@ class Liaison:
         """Whether *request* (from :meth:`parse`) is answered at once, ahead of commands still running."""
         return isinstance(request, protocol.Request) and self.companion.is_urgent(request.command)
 
-    def answer(self, request, client=None, interruptible=None):
-        """The UTF-8 bytes of the one reply to *request* (from :meth:`parse`), sent by *client*: a large
-        reply as a list of parts to send in order.
+    def answer(self, request, session=None, interruptible=None):
+        """The UTF-8 bytes of the one reply to *request* (from :meth:`parse`), sent by the client of
+        *session*: a large reply as a list of parts to send in order.
 
-        While the command runs, :meth:`current_client` returns *client* on the
-        thread running it; *interruptible*, if given, lets it be cancelled.
+        While the command runs, :meth:`current_client` returns that client on
+        the thread running it; *interruptible*, if given, lets it be cancelled.
         """
         if isinstance(request, protocol.ProtocolError):
             return protocol.error(request)
         started = time.perf_counter()
         try:
-            result = self.run_command(request, client, interruptible)
+            result = self.run_command(request, session, interruptible)
         except BaseException as problem:
             # SystemExit, KeyboardInterrupt and Cancelled from called code must not kill a client thread.
             logger.debug("%s failed after %.3f s: %r", request.command, time.perf_counter() - started, problem)
@@ -127,18 +144,20 @@ class Liaison:
         return protocol.response(result, request)
 
     def handle_message(self, message, client=None):
-        """Answer one message (bytes or text) from *client* with the UTF-8 bytes of exactly one reply."""
-        return protocol.joined(self.answer(self.parse(message), client))
+        """Answer one message (bytes or text) from *client* (a :class:`~liaison.session.Client`, or None)
+        with the UTF-8 bytes of exactly one reply."""
+        session = client._session if isinstance(client, Client) else None
+        return protocol.joined(self.answer(self.parse(message), session))
 
-    def run_command(self, request, client, interruptible=None):
+    def run_command(self, request, session, interruptible=None):
         """Run *request* in the Companion, on the dispatcher's thread unless it is urgent or there is none."""
         def invoke():
-            previous = getattr(self._local, "client", None)
-            self._local.client = client
+            previous = getattr(self._local, "session", None)
+            self._local.session = session
             try:
                 return self.companion.dispatch(request.command, request.args, request.kwargs)
             finally:
-                self._local.client = previous
+                self._local.session = previous
 
         if self.dispatcher is not None and not self.is_urgent(request) and not self.companion.lock.held():
             # From inside a command, the host's thread is busy with it: re-entry is refused in place instead.
@@ -172,7 +191,7 @@ class Liaison:
             pending = list(self._pending)
         for call in pending:
             call.cancel()
-        for session in self.connected_clients() if interrupt else ():
+        for session in self._sessions_now() if interrupt else ():
             session.interrupt_running()
 
     def cancel(self, id):
@@ -183,17 +202,52 @@ class Liaison:
         request gets its one reply, an error of type ``Cancelled`` unless it had
         finished. A client can only cancel its own requests.
         """
-        client = self.current_client()
-        if client is None:
+        session = self._caller()
+        if session is None:
             raise CommandError("cancel: only a client can cancel, and only its own requests")
-        return client.cancel(id)
+        return session.cancel(id)
+
+    def hello(self, features=()):
+        """The ``hello`` command: take the features the client asks for; say what this server is and offers.
+
+        Returns ``{"protocol", "server", "version", "features" (those now on for
+        this client), "available", "limits"}``. Features: ``interleave`` (pushed
+        messages as they are made, even before the reply of the client's
+        running command). A client that never says hello gets what liaison-py
+        sent. Urgent: answered at once, for the messages sent after its reply.
+        """
+        session = self._caller()
+        if session is None:
+            raise CommandError("hello: only a client can say hello")
+        if isinstance(features, str) or not isinstance(features, (list, tuple)) or \
+                not all(isinstance(feature, str) for feature in features):
+            raise CommandError("hello: features must be a list of names, such as [\"interleave\"]")
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "server": "liaison-backend",
+            "version": __version__,
+            "features": session.hello(features),
+            "available": list(FEATURES),
+            "limits": {
+                "max_size": self.max_size,
+                "max_depth": protocol.MAX_DEPTH,
+                "max_int_digits": protocol.MAX_INT_DIGITS,
+                "send_timeout": self.send_timeout,
+            },
+        }
 
     def current_client(self):
-        """The client whose command is running on this thread, or None outside a command.
+        """The client (a :class:`~liaison.session.Client`) whose command is running on this thread, or None
+        outside a command.
 
         Pass it to :meth:`send` to report progress to the caller only.
         """
-        return getattr(self._local, "client", None)
+        session = self._caller()
+        return None if session is None else session.client
+
+    def _caller(self):
+        """The session whose command runs on this thread, or None."""
+        return getattr(self._local, "session", None)
 
     # Pushed messages.
 
@@ -202,16 +256,26 @@ class Liaison:
 
         *message* is encoded as strict JSON like a result; a ``str`` that is
         already JSON text is sent unchanged. Safe from any thread, including
-        from inside a command, where the message reaches the caller before the
-        command's reply. A client that cannot take it within *timeout* seconds
-        (default: the server's ``send_timeout``) is dropped; nobody else waits for it.
+        from inside a command; it never waits for a client. A client that
+        said ``hello`` with ``interleave`` gets the message at once; any other
+        client gets it right after the reply to its request running or queued
+        now, if any, as liaison-py sent it. A client that cannot take it within
+        *timeout* seconds (default: the server's ``send_timeout``) of its turn
+        to be written is dropped; nobody else waits for it.
         """
-        if isinstance(client, (int, float)) and not isinstance(client, bool):
-            client, timeout = None, client  # liaison-py's send(message, timeout)
-        payload = protocol.push(message)
-        clients = self.connected_clients() if client is None else [client]
-        timeout = self.send_timeout if timeout is None else timeout
-        return sum(1 for target in clients if target.send(payload, timeout))
+        with shielded():
+            if isinstance(client, (int, float)) and not isinstance(client, bool):
+                client, timeout = None, client  # liaison-py's send(message, timeout)
+            payload = protocol.push(message)
+            if client is None:
+                sessions = self._sessions_now()
+            elif isinstance(client, Client):
+                sessions = [client._session]
+            else:
+                raise TypeError("send: client must be one of connected_clients() or current_client(), not {!r}"
+                                .format(client))
+            timeout = self.send_timeout if timeout is None else timeout
+            return sum(1 for session in sessions if session.push(payload, timeout))
 
     def stop(self):
         """Stop serving; transports implement this."""

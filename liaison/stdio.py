@@ -34,9 +34,12 @@ class PipeConnection:
     """The write side of the parent's pipe: whole lines, each by a deadline (where the platform allows).
 
     Also a binary stream (``write``, ``flush``), so the markers go through it.
+    Methods for the session: ``send``, ``send_now``, ``close``,
+    ``close_for_error``, ``abort`` (see :mod:`liaison.session`).
     """
 
     name = ADDRESS
+    _unreachable_by_targets = True
 
     def __init__(self, stream, on_close, timeout=SEND_TIMEOUT):
         self.stream = stream
@@ -44,58 +47,86 @@ class PipeConnection:
         self.on_close = on_close
         self.timeout = timeout  # for the markers
         self.closed = False
-        # Keeps lines whole on the pipe and orders closing after the last line. Acquired by each
-        # send's deadline; taken after the Companion and session locks.
+        self.line_open = False  # a line was begun and not finished
+        # Keeps lines whole on the pipe and orders closing after the last line. Acquired with a deadline
+        # or without waiting; a line begun by a thread that may not wait is finished, and the lock
+        # released, by the session's sender thread. Taken after the Companion and session locks.
         self._lock = threading.Lock()
 
     def send(self, data, timeout):
         """Write one message (UTF-8 JSON: bytes, or a list of bytes parts) as a line within *timeout*
         seconds; return whether it went."""
-        parts = data if isinstance(data, list) else [data]
-        # Only whitespace in the JSON text can hold a line break: it may become a space.
-        line = b"".join([part.replace(b"\n", b" ").replace(b"\r", b" ") for part in parts] + [b"\n"])
-        deadline = time.monotonic() + timeout
-        if not self._lock.acquire(timeout=timeout):
-            self._give_up("no line could be written within {} s".format(timeout))
-            return False
-        try:
-            if self.closed:
-                return False
-            return self._write(line, deadline, timeout)
-        finally:
-            self._lock.release()
+        return _PipeRest(self, _line(data), False)(timeout)
 
     def send_now(self, data):
-        """Send one message now; the parent is the only client, so nobody else waits for it."""
-        self.send(data, self.timeout)
+        """Write one message as far as the pipe takes it without waiting; return None once it went (or
+        cannot go), else the rest (see :mod:`liaison.session`), which holds the lock once begun."""
+        line = _line(data)
+        if not self._lock.acquire(blocking=False):
+            return _PipeRest(self, line, False)
+        if self.closed:
+            self._lock.release()
+            return None
+        rest = self._write(memoryview(line), None)
+        if not rest:
+            self._lock.release()
+            return None
+        return _PipeRest(self, rest, True)
 
     def write(self, data):
-        """Write *data* (a marker) whole, as a stream would."""
-        with self._lock:
-            self._write(data, time.monotonic() + self.timeout, self.timeout)
+        """Write *data* (a marker) whole, as a stream would, within the marker deadline.
+
+        After a line cut short (its writer stuck, the process about to exit),
+        a newline comes first, so that the marker stays on a line of its own.
+        """
+        deadline = time.monotonic() + self.timeout
+        locked = self._lock.acquire(timeout=self.timeout)
+        try:
+            prefix = b"\n" if self.line_open else b""
+            self._write(memoryview(prefix + data), deadline)
+        finally:
+            if locked:
+                self._lock.release()
 
     def flush(self):
         """Nothing to flush: every write is whole."""
 
     def close(self, code, reason, timeout):
         """The conversation is over (the server stops or was told to): no line follows."""
-        with self._lock:
-            self.closed = True
+        locked = self._lock.acquire(timeout=max(0.0, timeout))
+        self.closed = True
+        if locked:
+            self._lock.release()
         self.on_close()
 
-    def _write(self, data, deadline, timeout):
-        """Write all of *data* by *deadline*, *timeout* s after the send began, or give up the client."""
-        view = memoryview(data)
+    def close_for_error(self, code, reason, timeout):
+        """As :meth:`close`: the parent learns why from the error replies already sent."""
+        self.close(code, reason, timeout)
+
+    def abort(self, why):
+        """Stop serving now: the parent does not take output (or the pipe is broken)."""
+        if not self.closed:
+            logger.warning("stopping: %s", why)
+        self.closed = True
+        self.on_close()
+
+    def _write(self, view, deadline, timeout=None):
+        """Write *view* by *deadline* (None: only what goes without waiting); return what is left
+        (empty once written, or once the parent was given up). The lock is held."""
         try:
             while view:
                 if not self._wait_writable(deadline):
-                    self._give_up("the parent read no output for {} s".format(timeout))
-                    return False
-                view = view[os.write(self.fd, view[:_ATOMIC_WRITE]):]
-            return True
+                    if deadline is None:
+                        return view
+                    self.abort("the parent read no output for {} s".format(timeout or self.timeout))
+                    return None
+                written = os.write(self.fd, view[:_ATOMIC_WRITE])
+                view = view[written:]
+                self.line_open = bool(view)
+            return view
         except OSError as problem:
-            self._give_up("cannot write to stdout: {}".format(problem))
-            return False
+            self.abort("cannot write to stdout: {}".format(problem))
+            return None
 
     def _wait_writable(self, deadline):
         """Wait until the pipe has room for a write of ``_ATOMIC_WRITE`` bytes, which then cannot block.
@@ -106,14 +137,49 @@ class PipeConnection:
             return True  # Windows cannot wait on a pipe: writes there have no deadline
         poller = select.poll()
         poller.register(self.fd, select.POLLOUT)
-        remaining = deadline - time.monotonic()
-        return remaining > 0 and bool(poller.poll(remaining * 1000))
+        remaining = 0.0 if deadline is None else deadline - time.monotonic()
+        return remaining >= 0 and bool(poller.poll(remaining * 1000))
 
-    def _give_up(self, why):
-        if not self.closed:
-            logger.warning("stopping: %s", why)
-        self.closed = True
-        self.on_close()
+
+def _line(data):
+    """One message (bytes, or a list of bytes parts) as a line: its JSON text with no line break, then one."""
+    parts = data if isinstance(data, list) else [data]
+    # Only whitespace in the JSON text can hold a line break: it may become a space.
+    return b"".join([part.replace(b"\n", b" ").replace(b"\r", b" ") for part in parts] + [b"\n"])
+
+
+class _PipeRest:
+    """A line, or the rest of one, still to write: call it with a timeout, or abandon it."""
+
+    __slots__ = ("connection", "view", "locked")
+
+    def __init__(self, connection, data, locked):
+        self.connection = connection
+        self.view = memoryview(data)
+        self.locked = locked  # the lock is held for it (the line has begun)
+
+    def __call__(self, timeout):
+        """Write it within *timeout* seconds (stopping the server if the parent takes no output); return
+        whether it went."""
+        connection = self.connection
+        deadline = time.monotonic() + timeout
+        if not self.locked and not connection._lock.acquire(timeout=max(0.0, timeout)):
+            connection.abort("no line could be written within {} s".format(timeout))
+            return False
+        self.locked = False
+        try:
+            if connection.closed:
+                return False
+            return connection._write(self.view, deadline, timeout) is not None
+        finally:
+            connection._lock.release()
+
+    def abandon(self):
+        """Give the line up: no line can follow a line cut short."""
+        if self.locked:
+            self.locked = False
+            self.connection.abort("a line could not be finished")
+            self.connection._lock.release()
 
 
 class StdioLiaison(Liaison):
@@ -135,7 +201,7 @@ class StdioLiaison(Liaison):
         self.stdin = stdin
         self.max_size = max_size
         self.connection = PipeConnection(stdout, self.shutdown, send_timeout)
-        self.session = None
+        self._session = None
         self._stopped = threading.Event()
         self._background = None
 
@@ -145,10 +211,10 @@ class StdioLiaison(Liaison):
         Lines are read on a thread of their own, which a blocked read may keep
         until the process exits; serving ends when told, whatever stdin does.
         """
-        self.session = self.open_session(self.connection, ADDRESS)
+        self._session = self.open_session(self.connection, ADDRESS)
         threading.Thread(target=self._read, name="liaison-stdin", daemon=True).start()
         self._stopped.wait()
-        self.close_session(self.session)
+        self.close_session(self._session)
 
     def _read(self):
         """Hand each line of stdin to the session; at end of input, let it finish.
@@ -161,7 +227,7 @@ class StdioLiaison(Liaison):
             chunk = os.read(self.stdin.fileno(), READ_SIZE)
             if not chunk:
                 self._take_line(parts, size)
-                self.session.finish()
+                self._session.finish()
                 return
             *complete, rest = chunk.split(b"\n")
             for piece in complete:
@@ -177,10 +243,10 @@ class StdioLiaison(Liaison):
         line = b"".join(parts).strip() if size <= self.max_size else None
         parts.clear()
         if line is None:
-            self.session.take(protocol.ProtocolError("message over the limit of {} bytes; send smaller messages or "
+            self._session.take(protocol.ProtocolError("message over the limit of {} bytes; send smaller messages or "
                                                      "start the server with a larger --max-size".format(self.max_size)))
         elif line:
-            self.session.receive(line)
+            self._session.receive(line)
 
     def serve_in_thread(self):
         """Serve on a new daemon thread and return that thread."""
@@ -190,7 +256,7 @@ class StdioLiaison(Liaison):
 
     def shutdown(self):
         """Make :meth:`serve_forever` return; from inside a command, after its reply."""
-        caller = self.current_client()
+        caller = self._caller()
         if caller is not None:
             caller.close_after_reply()
             return
@@ -199,10 +265,11 @@ class StdioLiaison(Liaison):
     def stop(self):
         """Stop serving: queued requests are dropped and no line follows (inside a command: after its reply)."""
         self.shutdown()
-        if self.current_client() is None:  # else closing the connection after the reply ends serving
+        if self._caller() is None:  # else closing the connection after the reply ends serving
             self.cancel_pending()
-            if self.session is not None:
-                self.session.going_away(self.send_timeout)
+            self.deadlines.stop()
+            if self._session is not None:
+                self._session.going_away(self.send_timeout)
 
 
 def main(argv=None):

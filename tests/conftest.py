@@ -19,6 +19,16 @@ from liaison.websocket import WebsocketLiaison
 
 _ids = itertools.count()
 
+#: The hello that turns on ``interleave``: pushed messages arrive as they are made, before the reply.
+HELLO = json.dumps({"command": {"command": "hello", "kwargs": {"features": ["interleave"]}}, "id": "hello"})
+
+
+def say_hello(ws):
+    """Ask for ``interleave`` on a websocket-client connection (idle: the next message is hello's reply)."""
+    ws.send(HELLO)
+    reply = json.loads(ws.recv())
+    assert reply["evt"]["id"] == "hello" and reply["response"]["features"] == ["interleave"], reply
+
 
 class Client:
     """A websocket-client connection that speaks the liaison protocol."""

@@ -8,6 +8,8 @@ import websocket
 
 from liaison import Companion
 
+from conftest import say_hello
+
 #: A pure-Python loop that says it has started and counts its laps in ``laps`` until interrupted.
 LOOP = "\n".join([
     "liaison.send({'tag': 'started'}, client=liaison.current_client())",
@@ -29,6 +31,7 @@ def receive(ws):
 
 def start_loop(ws, ident="loop"):
     """Start the endless loop on *ws* and wait until it runs."""
+    say_hello(ws)
     send(ws, "run", "builtins:exec", LOOP, {"liaison": "$liaison", "laps": "$laps"}, ident=ident)
     assert receive(ws) == {"tag": "started"}
 
@@ -103,6 +106,7 @@ def test_finished_unknown_and_other_connections_requests(served):
 
 def test_a_request_past_its_timeout_is_cancelled_and_others_go_on(served):
     caller = served()
+    say_hello(caller)
     send(caller, "run", "builtins:exec", LOOP, {"liaison": "$liaison", "laps": "$laps"}, ident="slow", timeout=0.3)
     assert receive(caller) == {"tag": "started"}
     reply = receive(caller)
@@ -136,7 +140,6 @@ def test_cancel_under_a_dispatcher(make_server, connect):
     server = make_server(Companion({"laps": []}), dispatcher=calls.append)
     client = connect(server)
     start_loop(client.ws)
-    assert server.connected_clients()[0].busy
     send(client.ws, "cancel", "loop", ident="c")
     replies = {reply["evt"]["id"]: reply for reply in (receive(client.ws), receive(client.ws))}
     assert replies["c"]["response"] == "interrupted"
@@ -163,6 +166,7 @@ def test_called_code_can_check_cancelled_and_stop_cleanly(make_server, connect):
 
     server = make_server(Companion({"polite": polite}))
     client = connect(server)
+    say_hello(client.ws)
     send(client.ws, "run", "polite", "$liaison", ident="p")
     assert receive(client.ws) == {"tag": "started"}
     send(client.ws, "cancel", "p", ident="c")

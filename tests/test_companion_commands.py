@@ -60,24 +60,24 @@ def test_a_client_cannot_change_the_commands(client, companion, method, args, kw
 
 
 def test_an_app_command_is_checked_and_answered_like_a_built_in(client, companion):
-    companion.commands["hello"] = greet
-    assert client.call("hello", "Ada") == "hello Ada!"
-    assert client.call("hello", "Ada", punctuation="?") == "hello Ada?"
-    error = client.error("hello")
+    companion.commands["greet"] = greet
+    assert client.call("greet", "Ada") == "hello Ada!"
+    assert client.call("greet", "Ada", punctuation="?") == "hello Ada?"
+    error = client.error("greet")
     assert error["type"] == "CommandError"
-    assert error["message"] == "hello: missing a required argument: 'name'; usage: hello(name, punctuation='!')"
-    assert client.error("hello", "a", "b", "c")["message"].startswith("hello: too many positional arguments")
-    reply = client.request("hello", "Ada", colour="red")
+    assert error["message"] == "greet: missing a required argument: 'name'; usage: greet(name, punctuation='!')"
+    assert client.error("greet", "a", "b", "c")["message"].startswith("greet: too many positional arguments")
+    reply = client.request("greet", "Ada", colour="red")
     assert reply["error"] == ["CommandError: " + reply["exception"]["message"]]
 
 
 def test_an_app_command_by_default_substitutes_references_and_takes_the_lock(client, companion):
-    companion.commands["hello"] = greet
+    companion.commands["greet"] = greet
     companion.commands["holding"] = companion.lock.held
     client.call("init", "p", "sample:Point", 1, 2)
-    assert client.call("hello", "$p.x") == "hello 1!"
+    assert client.call("greet", "$p.x") == "hello 1!"
     assert client.call("holding") is True
-    assert companion.is_urgent("hello") is False
+    assert companion.is_urgent("greet") is False
 
 
 def test_app_commands_declare_lock_substitution_and_urgency(client, companion):
@@ -94,10 +94,10 @@ def test_app_commands_declare_lock_substitution_and_urgency(client, companion):
 
 def test_commands_belong_to_one_companion(make_server, connect, companion):
     other = Companion()
-    companion.commands["hello"] = greet
-    assert "hello" not in other.commands
-    assert connect(make_server(other)).error("hello")["type"] == "CommandError"
-    assert connect(make_server(companion)).call("hello", "you") == "hello you!"
+    companion.commands["greet"] = greet
+    assert "greet" not in other.commands
+    assert connect(make_server(other)).error("greet")["type"] == "CommandError"
+    assert connect(make_server(companion)).call("greet", "you") == "hello you!"
     assert companion.commands["get"] == companion.resolve
     assert other.commands["get"] == other.resolve
 

@@ -28,7 +28,7 @@ def greet(name):
 @pytest.fixture
 def companion():
     companion = Companion({"sample": sample, "plot": plot, "undocumented": undocumented})
-    companion.commands["hello"] = greet
+    companion.commands["greet"] = greet
     return companion
 
 
@@ -123,14 +123,14 @@ def test_a_target_the_import_policy_refuses(make_server, connect):
 
 def test_no_target_lists_every_command_with_its_signature(client):
     commands = client.call("describe")["commands"]
-    assert sorted(commands) == ["cancel", "describe", "exists", "get", "hello", "init", "ping", "register", "run",
-                                "store", "try"]
+    assert sorted(commands) == ["cancel", "describe", "exists", "get", "greet", "hello", "init", "ping", "register",
+                                "run", "store", "try"]
     assert commands["cancel"]["signature"] == "(id)"
     assert commands["get"]["signature"] == "(target)"
     assert commands["init"]["signature"] == "(name, cls, /, *args, **kwargs)"
     assert commands["run"]["signature"] == "(fcn, /, *args, **kwargs)"
     assert commands["ping"] == {"signature": "()", "doc": "Answer ``\"pong\"``: a cheap liveness check."}
-    assert commands["hello"] == {"signature": "(name)", "doc": "Say hello to *name*, on two lines."}
+    assert commands["greet"] == {"signature": "(name)", "doc": "Say hello to *name*, on two lines."}
     assert commands["describe"]["signature"] == "(target=None)"
     assert client.call("describe", None) == client.call("describe")
 

@@ -8,8 +8,9 @@ import sys
 import threading
 import time
 
+import pytest
 import websocket
-from conftest import drive_together, wait_until
+from conftest import drive_together, say_hello, wait_until
 
 from liaison import Companion
 from liaison.websocket import WebsocketLiaison
@@ -125,7 +126,9 @@ def test_replies_keep_request_order_with_pings_answered_first(make_server, conne
     assert reply["tag"] == "error" and reply["evt"] is None
 
 
-def test_events_from_a_running_command_reach_its_caller_before_the_reply(make_server, connect):
+@pytest.mark.parametrize("interleave", [True, False], ids=["after hello", "liaison-py's order"])
+def test_events_from_a_running_command_reach_its_caller_before_the_reply_once_it_said_hello(
+        make_server, connect, interleave):
     def job(steps):
         for step in range(steps):
             server.send({"progress": step}, client=server.current_client())
@@ -133,13 +136,13 @@ def test_events_from_a_running_command_reach_its_caller_before_the_reply(make_se
 
     server = make_server(Companion({"job": job}))
     caller, bystander = connect(server), connect(server)
+    if interleave:
+        say_hello(caller.ws)
     caller.ws.send(request("run", "job", 3, id="job"))
-    assert [receive(caller) for _ in range(4)] == [
-        {"progress": 0},
-        {"progress": 1},
-        {"progress": 2},
-        {"response": "done", "tag": "response",
-         "evt": {"command": {"command": "run", "args": ["job", 3], "kwargs": {}}, "id": "job"}}]
+    events = [{"progress": 0}, {"progress": 1}, {"progress": 2}]
+    reply = {"response": "done", "tag": "response",
+             "evt": {"command": {"command": "run", "args": ["job", 3], "kwargs": {}}, "id": "job"}}
+    assert [receive(caller) for _ in range(4)] == (events + [reply] if interleave else [reply] + events)
     assert bystander.call("ping") == "pong"
     assert server.current_client() is None
 
@@ -153,14 +156,16 @@ def test_events_reach_the_caller_through_a_dispatcher(make_server, connect):
 
     server = make_server(Companion({"job": job}), dispatcher=loop.dispatch)
     client = connect(server)
+    say_hello(client.ws)
     client.ws.send(request("run", "job"))
     assert receive(client) == "main-loop"
     assert receive(client)["response"] == "done"
     loop.close()
 
 
-def test_run_liaison_send_broadcasts_before_the_reply(server, connect):
+def test_run_liaison_send_broadcasts_before_the_reply_to_a_client_that_said_hello(server, connect):
     sender, listener = connect(server), connect(server)
+    say_hello(sender.ws)
     assert listener.call("ping") == "pong"
     sender.ws.send(request("run", "liaison.send", {"n": [1, 2.5, None]}, id=1))
     assert receive(sender) == {"n": [1, 2.5, None]}
@@ -187,7 +192,7 @@ def test_serve_in_thread_then_stop_from_inside_a_command_with_a_dispatcher():
     sessions = []
 
     def remember():
-        sessions.append(server.current_client())
+        sessions.append(server.current_client()._session)
 
     server = WebsocketLiaison("127.0.0.1", 0, Companion({"remember": remember}), dispatcher=loop.dispatch)
     port = server.server_address[1]

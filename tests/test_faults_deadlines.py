@@ -49,10 +49,12 @@ def test_a_push_from_inside_a_command_drops_a_stalled_client_and_nobody_else_wai
     caller = Raw(port).read_in_background()
     other = Raw(port).read_in_background()
     wait_until(lambda: len(server.connected_clients()) == 3)
+    started = time.monotonic()
     caller.send_text(request("run", "liaison.send", "$big", id="push"))
     other.send_text(request("run", "builtins:abs", -5, id="other"))
-    assert caller.reply_to("push", timeout=20)["response"] == 2
+    assert caller.reply_to("push", timeout=20)["response"] == 3  # queued for all three: sending never waits
     assert other.reply_to("other", timeout=20)["response"] == 5
+    assert time.monotonic() - started < 1.5, "a push waited on the stalled client's 2 s deadline"
     wait_until(lambda: len(server.connected_clients()) == 2)
     stalled.close()
 
@@ -72,7 +74,7 @@ def test_pushes_from_a_host_thread_never_wait_on_a_stalled_client(make_server):
     pusher.start()
     pusher.join(30)
     assert not pusher.is_alive(), "a push to a client that stopped reading blocked the host thread"
-    assert delivered[-1] == 1
+    assert all(count >= 1 for count in delivered)
     wait_until(lambda: len(server.connected_clients()) == 1)
     for number in range(20000):
         assert listener.reply(timeout=20)["n"] == number
@@ -96,6 +98,7 @@ def test_a_connection_that_takes_no_more_data_never_stops_the_keepalive_of_other
     # Connections inherit the listening socket's send buffer: the smallest, so a few kilobytes fill it.
     server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
     full = Raw(port, rcvbuf=1)
+    assert full.call("hello", features=["interleave"])["response"]["features"] == ["interleave"]  # pushes go at once
     full.send_text(request("run", "gate.wait", 30, id="long"))
     observer = Raw(port).read_in_background()
     observer.send_text(request("run", "builtins:abs", -1, id="queued"))  # waits for the gate: never judged

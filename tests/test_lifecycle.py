@@ -10,7 +10,7 @@ import time
 
 import pytest
 import websocket
-from conftest import end_parent_and_child, exited, parent_id, wait_until
+from conftest import end_parent_and_child, exited, parent_id, say_hello, wait_until
 
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.lifecycle import PARENT_POLL
@@ -101,6 +101,7 @@ STUBBORN = json.dumps({"command": {"command": "run", "args": ["builtins:exec", "
 def start_stuck_command(port, request='{"command": {"command": "run", "args": ["time:sleep", 60]}, "id": "stuck"}'):
     """Connect and start a command that does not return for a minute; return the connection."""
     client = websocket.create_connection("ws://127.0.0.1:{}".format(port), timeout=20)
+    say_hello(client)
     client.send(request)
     if request == STUBBORN:
         assert json.loads(client.recv()) == {"tag": "started"}

@@ -95,6 +95,10 @@ class StdioServer:
         assert reply["tag"] == "error", reply
         return reply
 
+    def hello(self):
+        """Ask for ``interleave``: pushed messages then arrive as they are made, before the reply."""
+        assert self.call("hello", features=["interleave"])["features"] == ["interleave"]
+
     def close_stdin(self):
         self.process.stdin.close()
 
@@ -138,6 +142,7 @@ def exec_request(code, request_id):
 def start_long_command(server, seconds):
     """Start a command that sleeps *seconds* and wait until it runs; return its request id."""
     code = "import time\nliaison.send({'tag': 'started'}, client=liaison.current_client())\ntime.sleep(%s)" % seconds
+    server.hello()
     server.write(exec_request(code, "long"))
     assert server.message() == {"tag": "started"}
     return "long"
@@ -203,12 +208,21 @@ def test_commands_run_on_the_main_thread(stdio):
     assert server.call("get", "thread.name") == "MainThread"
 
 
-def test_pushed_messages_arrive_as_sent_before_the_reply(stdio):
+def test_pushed_messages_arrive_as_sent_before_the_reply_once_hello_asked_for_it(stdio):
     server = stdio()
+    server.hello()
     alert = {"tag": "alert", "message": {"level": "warning", "text": "ünïcode ✓", "values": [1, 2.5, None, True]}}
     request = server.send("run", "liaison.send", alert)
     assert server.message() == alert
     assert server.reply_to(request)["response"] == 1
+
+
+def test_pushed_messages_arrive_after_the_reply_as_liaison_py_sent_them(stdio):
+    server = stdio()
+    alert = {"tag": "alert", "message": "low frame rate"}
+    request = server.send("run", "liaison.send", alert)
+    assert server.reply_to(request)["response"] == 1
+    assert server.message() == alert
 
 
 @pytest.mark.parametrize("pushed, received", [
@@ -218,8 +232,8 @@ def test_pushed_messages_arrive_as_sent_before_the_reply(stdio):
 def test_a_pushed_str_with_newlines_arrives_as_one_line(stdio, pushed, received):
     server = stdio()
     request = server.send("run", "liaison.send", pushed)
-    assert server.message() == received
     assert server.reply_to(request)["response"] == 1
+    assert server.message() == received
 
 
 def test_a_request_with_carriage_returns_gets_a_one_line_reply(stdio):

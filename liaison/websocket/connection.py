@@ -57,6 +57,8 @@ class Connection:
     :meth:`keepalive` (the pinger thread).
     """
 
+    _unreachable_by_targets = True
+
     def __init__(self, sock, rfile, name, max_size):
         self.sock = sock
         self.rfile = rfile
@@ -124,15 +126,16 @@ class Connection:
         """Send a text message as far as the socket takes it without waiting.
 
         Returns None once it went (or cannot go: the connection is closing);
-        else a function ``finish(timeout)`` that sends the rest, for a thread
-        that may wait. Until then the send lock stays taken, so nothing else
-        gets between the parts of the frame.
+        else the rest, for a thread that may wait: ``rest(timeout)`` sends it
+        and returns whether it went, ``rest.abandon()`` shuts the connection
+        instead. Until then the send lock stays taken once the frame has begun,
+        so nothing else gets between its parts.
         """
+        parts = _frame(frames.TEXT, data)
         if not self._send_lock.acquire(blocking=False):
-            return lambda timeout: self.send(data, timeout)
-        parts = _frame(frames.TEXT, data) if self.state is State.OPEN else []
+            return _Rest(self, parts, False, False)
         try:
-            rest = self._write_now(parts)
+            rest = self._write_now(parts) if self.state is State.OPEN else []
         except OSError as problem:
             logger.debug("%s: send failed: %s", self.name, problem)
             self.shut()
@@ -140,8 +143,7 @@ class Connection:
         if not rest:
             self._send_lock.release()
             return None
-        started = sum(map(len, rest)) < sum(map(len, parts))
-        return lambda timeout: self._write_and_release(rest, started, time.monotonic() + timeout, timeout)
+        return _Rest(self, rest, sum(map(len, rest)) < sum(map(len, parts)), True)
 
     def _write_now(self, parts):
         """Write *parts* while the socket takes them at once; return what is left (the send lock is held)."""
@@ -336,6 +338,40 @@ class Connection:
             self.rfile.peek(1)
         finally:
             self.waiting_since = None
+
+
+class _Rest:
+    """The part of a frame :meth:`Connection.send_now` could not write at once (all of it if another
+    frame was being written): call it with a timeout to write it, or abandon it."""
+
+    __slots__ = ("connection", "parts", "started", "locked")
+
+    def __init__(self, connection, parts, started, locked):
+        self.connection = connection
+        self.parts = parts
+        self.started = started  # some of the frame went already
+        self.locked = locked  # the send lock is held for it
+
+    def __call__(self, timeout):
+        """Write the rest within *timeout* seconds (dropping a client that misses it); return whether it went."""
+        connection = self.connection
+        deadline = time.monotonic() + timeout
+        if not self.locked:
+            if not connection._send_lock.acquire(timeout=max(0.0, timeout)):
+                connection.abort("no frame could be sent to it within {} s".format(timeout))
+                return False
+            if connection.state is not State.OPEN:
+                connection._send_lock.release()
+                return False
+        self.locked = False
+        return connection._write_and_release(self.parts, self.started, deadline, timeout)
+
+    def abandon(self):
+        """Give the frame up: the connection is shut (a frame cut short leaves nothing else to send)."""
+        if self.locked:
+            self.locked = False
+            self.connection.shut()
+            self.connection._send_lock.release()
 
 
 def _frame(opcode, payload):

@@ -27,6 +27,8 @@ class LiaisonHandler(websocket_server.WebSocketHandler):
     Methods that may be overridden: :meth:`setup`, :meth:`handle`, :meth:`finish`.
     """
 
+    _unreachable_by_targets = True
+
     def setup(self):
         super().setup()
         if self.request.family in (socket.AF_INET, socket.AF_INET6):
@@ -98,9 +100,10 @@ def _serve(server, connection, session):
         try:
             message = connection.read_message(server.send_timeout)
         except frames.FrameError as problem:
+            # Fail the connection once what the client sent before the bad frame is answered.
             logger.info("closing %s: %s %s", connection.name, problem.code, problem.reason)
-            session.end()
-            connection.close_for_error(problem.code, problem.reason, server.send_timeout)
+            session.finish(problem.code, problem.reason)
+            session.closed.wait()
             _drain(connection.sock)
             return
         if message is None:

@@ -199,7 +199,7 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         Called from inside a command, the calling client still gets its reply
         before its connection closes.
         """
-        caller = self.current_client()
+        caller = self._caller()
         if caller is not None:
             caller.close_after_reply()
         with self._serve_lock:
@@ -230,12 +230,13 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
     def server_close(self):
         """Release the port and close every connection (all at once), then wait for client threads."""
         started = time.monotonic()
-        caller = self.current_client()
+        caller = self._caller()
         with self._stop_lock:
             first = not self._closed
             self._closed = self._stopping = True
         if first:
             self._pinger_stop.set()
+            self.deadlines.stop()
             for sock in self._sockets:
                 sock.close()
             self._close_connections(1001, "server is stopping", caller)
@@ -379,7 +380,7 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
 
     def send_message(self, client, msg):
         """websocket-server's send to one client (a dict from :attr:`clients`): :meth:`send` with that client."""
-        return self.send(msg, client=client["handler"].session)
+        return self.send(msg, client=client["handler"].session.client)
 
     def send_message_to_all(self, msg):
         """websocket-server's send to every client: :meth:`send`."""

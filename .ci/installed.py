@@ -1,6 +1,6 @@
 """Install the built wheel into this fresh venv as a newcomer would, and use it from outside the checkout.
 
-Usage: python .ci/installed.py WHEEL README  (run from a directory outside the checkout)
+Usage: python .ci/installed.py WHEEL README STAND_IN  (run from a directory outside the checkout)
 
 1. The wheel without extras: ``python -m liaison.websocket`` says in one line which
    extra to install; ``--help`` and ``--version`` work.
@@ -8,6 +8,8 @@ Usage: python .ci/installed.py WHEEL README  (run from a directory outside the c
    (start marker), stops on SIGTERM (stop marker, exit 0); README's ``spawn()``
    example prints its result; ``python -m liaison --js-dir`` is the JavaScript client
    inside the installed package; the metadata has what PyPI shows.
+3. STAND_IN, the wheel of the stand-in liaison-py, beside it: pip lists liaison-py of
+   liaison-backend's version, as PsychoPy Studio checks, and liaison is still ours.
 """
 import json
 import os
@@ -100,7 +102,18 @@ def check_metadata():
     assert fields["Author"] and fields.get_all("Project-URL") and fields["License"] == "MIT"
 
 
-def main(wheel, readme_path):
+def check_stand_in(stand_in):
+    """The stand-in liaison-py installs beside the wheel, which its requirement names; pip lists both."""
+    pip_install(stand_in)
+    code, out, err = run("-m", "pip", "list", "--format=json")
+    assert code == 0, err
+    versions = {row["name"].lower(): row["version"] for row in json.loads(out)}
+    code, out, err = run("-c", "import liaison; print(liaison.__version__)")
+    assert code == 0 and err == "" and versions["liaison-py"] == versions["liaison-backend"] == out.strip(), (
+        versions, out, err)
+
+
+def main(wheel, readme_path, stand_in):
     with open(readme_path, encoding="utf-8") as file:
         readme = file.read()
     code, _, _ = run("-c", "import liaison")
@@ -113,8 +126,9 @@ def main(wheel, readme_path):
     assert code == 0 and out == "1.4142135623730951\n", err
     folder = check_javascript_client()
     check_metadata()
-    print("installed wheel on Python {}: {}, README's spawn() example, JavaScript client in {}".format(
-        sys.version.split()[0], marker, folder))
+    check_stand_in(stand_in)
+    print("installed wheels on Python {}: {}, README's spawn() example, JavaScript client in {}, "
+          "stand-in liaison-py".format(sys.version.split()[0], marker, folder))
 
 
 if __name__ == "__main__":

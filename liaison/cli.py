@@ -1,6 +1,6 @@
-"""What every ``python -m liaison.<transport>`` command shares: its common options, logging,
-the lifecycle markers on a stdout kept for liaison alone, commands on the main thread, and
-stopping on signals.
+"""What every ``python -m liaison.<transport>`` command shares: its common options and their
+one-line errors, logging, the lifecycle markers on a stdout kept for liaison alone, commands on
+the main thread, and stopping on signals.
 
 stdout carries only the two markers (and, for stdio, the messages); logs and
 anything served code prints go to stderr.
@@ -20,7 +20,8 @@ from .dispatch import MainThreadDispatcher
 from .policy import ImportPolicy
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT
 
-__all__ = ["parse_address", "argument_parser", "format_address", "write_marker", "claim_stdout", "serve"]
+__all__ = ["parse_address", "ArgumentParser", "argument_parser", "format_address", "write_marker", "claim_stdout",
+           "serve"]
 
 logger = logging.getLogger("liaison")
 
@@ -78,10 +79,16 @@ def _check_scheme(text, scheme):
             "for example localhost:8001".format(text, scheme))
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, without the usage block, and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, "{}: error: {}; see --help\n".format(self.prog, message))
+
+
 def argument_parser(prog, description, default_address=None):
     """The options every transport's command line accepts; an address only when *default_address* is given."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     if default_address is not None:
         parser.add_argument("address", nargs="?", default=default_address, type=parse_address,
                             help="HOST:PORT to listen on; port 0 takes a free port")
@@ -92,9 +99,9 @@ def argument_parser(prog, description, default_address=None):
                         help="largest message a client may send; a larger one is refused")
     parser.add_argument("--send-timeout", type=seconds, default=SEND_TIMEOUT, metavar="SECONDS",
                         help="drop a client that has not taken a whole message within this time")
-    parser.add_argument("--log-level", default="WARNING",
+    parser.add_argument("--log-level", default="WARNING", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                        help="how much to log on stderr")
+                        help="how much to log on stderr (any case)")
     parser.add_argument("--no-parent-watch", action="store_true",
                         help="keep serving when the process that started this one dies")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)

@@ -21,7 +21,7 @@ from .policy import ImportPolicy
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT
 
 __all__ = ["parse_address", "ArgumentParser", "argument_parser", "format_address", "write_marker", "claim_stdout",
-           "serve"]
+           "claim_stdin", "serve"]
 
 logger = logging.getLogger("liaison")
 
@@ -173,6 +173,21 @@ def claim_stdout():
     private = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    return private
+
+
+def claim_stdin():
+    """Keep the process's stdin for liaison alone (the stdio channel); return a binary stream on it.
+
+    File descriptor 0, and so ``sys.stdin`` and ``sys.__stdin__`` (nothing has
+    read them yet), then read the null device: ``input()`` raises EOFError, and
+    served code or a subprocess it starts reads end of file instead of taking
+    the parent's next requests.
+    """
+    private = os.fdopen(os.dup(0), "rb", buffering=0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     return private
 
 

@@ -1,9 +1,11 @@
 """What every ``python -m liaison.<transport>`` command shares: its common options and their
-one-line errors, logging, the lifecycle markers on a stdout kept for liaison alone, commands on
-the main thread, and stopping on signals.
+one-line errors, logging, the lifecycle markers, commands on the main thread, and stopping on
+signals.
 
-stdout carries only the two markers (and, for stdio, the messages); logs and
-anything served code prints go to stderr.
+Logs go to stderr. Over a websocket, served code's output is the process's
+stdout, between the markers (see :mod:`liaison.relay`); over stdio, stdin and
+stdout are the channel, kept for liaison alone, and served code's output goes
+to stderr.
 """
 import argparse
 import ctypes
@@ -18,6 +20,7 @@ from . import __version__, lifecycle
 from .constants import START_MARKER, STOP_MARKER
 from .dispatch import MainThreadDispatcher
 from .policy import ImportPolicy
+from .relay import relay_stdout
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT
 
 __all__ = ["parse_address", "ArgumentParser", "argument_parser", "format_address", "write_marker", "claim_stdout",
@@ -140,34 +143,29 @@ def format_address(host, port):
     return "{}:{}".format("[{}]".format(host) if ":" in host else host, port)
 
 
-def write_marker(marker, address, channel=None):
-    """Write ``MARKER@ADDRESS`` to *channel* (binary; default: ``sys.stdout``) as one flushed write.
+def write_marker(marker, address):
+    """Write ``MARKER@ADDRESS`` to ``sys.stdout`` as one flushed write, for a server in a process it does
+    not own (:meth:`WebsocketLiaison.start`).
 
     No newline follows: frontends compare the chunk exactly. A reader that is
     gone (a closed pipe) is not an error: there is nobody left to tell.
     """
-    text = "{}@{}".format(marker, address)
     try:
-        if channel is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            channel.write(text.encode("utf-8"))
-            channel.flush()
+        sys.stdout.write("{}@{}".format(marker, address))
+        sys.stdout.flush()
     except BrokenPipeError:
-        if channel is None:
-            # The interpreter's own flush at exit would fail too: point fd 1 at the null device.
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-            os.close(null)
+        # The interpreter's own flush at exit would fail too: point fd 1 at the null device.
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def claim_stdout():
-    """Keep the process's stdout for liaison alone; return a binary stream on it.
+    """Keep the process's stdout for liaison alone (the stdio channel); return a binary stream on it.
 
     From then on ``print`` and anything written to file descriptor 1 (by served
     code, or a subprocess it starts) go to stderr, so that nothing can forge a
-    marker or corrupt a channel.
+    marker or corrupt the channel.
     """
     sys.stdout.flush()
     private = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -195,22 +193,24 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
     """Serve until stopped, between the start and stop markers, running commands on this (the main)
     thread; return the exit code.
 
-    *address* is what the markers show; *end* follows each marker. SIGINT,
+    *address* is what the markers show; *end* follows each marker. The markers
+    go to *channel* (a binary stream kept for liaison); without one, to stdout,
+    which served code shares (see :func:`liaison.relay.relay_stdout`). SIGINT,
     SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death of the
     parent process stop the server: a command running then is interrupted,
     and if it will not end, the process exits within 5 s anyway; a second
     signal exits at once.
     """
-    channel = claim_stdout() if channel is None else channel
+    markers = relay_stdout() if channel is None else _ChannelMarkers(channel)
     main_thread = MainThreadDispatcher()
     server.executor = main_thread
-    stop_marker = _StopMarker(address + end, channel)
+    stop_marker = _StopMarker("{}@{}{}".format(STOP_MARKER, address, end), markers)
     request_stop = _Stopper(server, main_thread, stop_marker).request
     stopping = lifecycle.handle_signals(request_stop)
     if watch_parent:
         lifecycle.watch_parent(request_stop)
     return_large_blocks_to_os()
-    write_marker(START_MARKER, address + end, channel)
+    markers.start("{}@{}{}".format(START_MARKER, address, end))
     serving = server.serve_in_thread()
     try:
         main_thread.run(while_alive=serving)
@@ -219,6 +219,20 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
         server.stop()
         stop_marker.write()
     return 0
+
+
+class _ChannelMarkers:
+    """The markers on a channel of liaison's own (a binary stream): nothing else shares it."""
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def write(self, text):
+        """Write one marker as one flushed write."""
+        self.channel.write(text.encode("utf-8"))
+        self.channel.flush()
+
+    start = finish = write
 
 
 class _Stopper:
@@ -253,9 +267,9 @@ class _Stopper:
 class _StopMarker:
     """The STOP marker, written once, by whichever thread gets there first."""
 
-    def __init__(self, address, channel):
-        self.address = address
-        self.channel = channel
+    def __init__(self, text, markers):
+        self.text = text
+        self.markers = markers
         self.written = threading.Event()
         # Guards ``written``, so that the marker is written exactly once.
         self._lock = threading.Lock()
@@ -263,7 +277,7 @@ class _StopMarker:
     def write(self):
         with self._lock:
             if not self.written.is_set():
-                write_marker(STOP_MARKER, self.address, self.channel)
+                self.markers.finish(self.text)
                 self.written.set()
 
 

@@ -1,9 +1,9 @@
 """``python -m liaison``: a short help naming the servers and where the clients are."""
-import argparse
 import os
 import sys
 
 from . import __version__
+from .cli import ArgumentParser
 
 HELP = """\
 liaison-backend {version}: drive this Python process with JSON commands.
@@ -36,8 +36,7 @@ def javascript_client_dir():
 
 def main(argv=None):
     """Print the help, or with ``--js-dir`` only the JavaScript client's folder; return the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m liaison",
-                                     description="What liaison-backend holds and how to start it.")
+    parser = ArgumentParser(prog="python -m liaison", description="What liaison-backend holds and how to start it.")
     parser.add_argument("--js-dir", action="store_true", help="print only the JavaScript client's folder")
     parser.add_argument("--version", action="version", version="liaison-backend " + __version__)
     options = parser.parse_args(argv)

@@ -1,9 +1,11 @@
-"""What every ``python -m liaison.<transport>`` command shares: its common options, logging,
-the lifecycle markers on a stdout kept for liaison alone, commands on the main thread, and
-stopping on signals.
+"""What every ``python -m liaison.<transport>`` command shares: its common options and their
+one-line errors, logging, the lifecycle markers, commands on the main thread, and stopping on
+signals.
 
-stdout carries only the two markers (and, for stdio, the messages); logs and
-anything served code prints go to stderr.
+Logs go to stderr. Over a websocket, served code's output is the process's
+stdout, between the markers (see :mod:`liaison.relay`); over stdio, stdin and
+stdout are the channel, kept for liaison alone, and served code's output goes
+to stderr.
 """
 import argparse
 import ctypes
@@ -18,9 +20,11 @@ from . import __version__, lifecycle
 from .constants import START_MARKER, STOP_MARKER
 from .dispatch import MainThreadDispatcher
 from .policy import ImportPolicy
+from .relay import relay_stdout
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT
 
-__all__ = ["parse_address", "argument_parser", "format_address", "write_marker", "claim_stdout", "serve"]
+__all__ = ["parse_address", "ArgumentParser", "argument_parser", "format_address", "write_marker", "claim_stdout",
+           "claim_stdin", "serve"]
 
 logger = logging.getLogger("liaison")
 
@@ -78,10 +82,16 @@ def _check_scheme(text, scheme):
             "for example localhost:8001".format(text, scheme))
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, without the usage block, and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, "{}: error: {}; see --help\n".format(self.prog, message))
+
+
 def argument_parser(prog, description, default_address=None):
     """The options every transport's command line accepts; an address only when *default_address* is given."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     if default_address is not None:
         parser.add_argument("address", nargs="?", default=default_address, type=parse_address,
                             help="HOST:PORT to listen on; port 0 takes a free port")
@@ -92,9 +102,9 @@ def argument_parser(prog, description, default_address=None):
                         help="largest message a client may send; a larger one is refused")
     parser.add_argument("--send-timeout", type=seconds, default=SEND_TIMEOUT, metavar="SECONDS",
                         help="drop a client that has not taken a whole message within this time")
-    parser.add_argument("--log-level", default="WARNING",
+    parser.add_argument("--log-level", default="WARNING", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                        help="how much to log on stderr")
+                        help="how much to log on stderr (any case)")
     parser.add_argument("--no-parent-watch", action="store_true",
                         help="keep serving when the process that started this one dies")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
@@ -133,34 +143,29 @@ def format_address(host, port):
     return "{}:{}".format("[{}]".format(host) if ":" in host else host, port)
 
 
-def write_marker(marker, address, channel=None):
-    """Write ``MARKER@ADDRESS`` to *channel* (binary; default: ``sys.stdout``) as one flushed write.
+def write_marker(marker, address):
+    """Write ``MARKER@ADDRESS`` to ``sys.stdout`` as one flushed write, for a server in a process it does
+    not own (:meth:`WebsocketLiaison.start`).
 
     No newline follows: frontends compare the chunk exactly. A reader that is
     gone (a closed pipe) is not an error: there is nobody left to tell.
     """
-    text = "{}@{}".format(marker, address)
     try:
-        if channel is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            channel.write(text.encode("utf-8"))
-            channel.flush()
+        sys.stdout.write("{}@{}".format(marker, address))
+        sys.stdout.flush()
     except BrokenPipeError:
-        if channel is None:
-            # The interpreter's own flush at exit would fail too: point fd 1 at the null device.
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-            os.close(null)
+        # The interpreter's own flush at exit would fail too: point fd 1 at the null device.
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def claim_stdout():
-    """Keep the process's stdout for liaison alone; return a binary stream on it.
+    """Keep the process's stdout for liaison alone (the stdio channel); return a binary stream on it.
 
     From then on ``print`` and anything written to file descriptor 1 (by served
     code, or a subprocess it starts) go to stderr, so that nothing can forge a
-    marker or corrupt a channel.
+    marker or corrupt the channel.
     """
     sys.stdout.flush()
     private = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -169,26 +174,43 @@ def claim_stdout():
     return private
 
 
+def claim_stdin():
+    """Keep the process's stdin for liaison alone (the stdio channel); return a binary stream on it.
+
+    File descriptor 0, and so ``sys.stdin`` and ``sys.__stdin__`` (nothing has
+    read them yet), then read the null device: ``input()`` raises EOFError, and
+    served code or a subprocess it starts reads end of file instead of taking
+    the parent's next requests.
+    """
+    private = os.fdopen(os.dup(0), "rb", buffering=0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return private
+
+
 def serve(server, address, watch_parent=True, channel=None, end=""):
     """Serve until stopped, between the start and stop markers, running commands on this (the main)
     thread; return the exit code.
 
-    *address* is what the markers show; *end* follows each marker. SIGINT,
+    *address* is what the markers show; *end* follows each marker. The markers
+    go to *channel* (a binary stream kept for liaison); without one, to stdout,
+    which served code shares (see :func:`liaison.relay.relay_stdout`). SIGINT,
     SIGTERM, CTRL_BREAK (Windows) and, if *watch_parent*, the death of the
     parent process stop the server: a command running then is interrupted,
     and if it will not end, the process exits within 5 s anyway; a second
     signal exits at once.
     """
-    channel = claim_stdout() if channel is None else channel
+    markers = relay_stdout() if channel is None else _ChannelMarkers(channel)
     main_thread = MainThreadDispatcher()
     server.executor = main_thread
-    stop_marker = _StopMarker(address + end, channel)
+    stop_marker = _StopMarker("{}@{}{}".format(STOP_MARKER, address, end), markers)
     request_stop = _Stopper(server, main_thread, stop_marker).request
     stopping = lifecycle.handle_signals(request_stop)
     if watch_parent:
         lifecycle.watch_parent(request_stop)
     return_large_blocks_to_os()
-    write_marker(START_MARKER, address + end, channel)
+    markers.start("{}@{}{}".format(START_MARKER, address, end))
     serving = server.serve_in_thread()
     try:
         main_thread.run(while_alive=serving)
@@ -197,6 +219,20 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
         server.stop()
         stop_marker.write()
     return 0
+
+
+class _ChannelMarkers:
+    """The markers on a channel of liaison's own (a binary stream): nothing else shares it."""
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def write(self, text):
+        """Write one marker as one flushed write."""
+        self.channel.write(text.encode("utf-8"))
+        self.channel.flush()
+
+    start = finish = write
 
 
 class _Stopper:
@@ -231,9 +267,9 @@ class _Stopper:
 class _StopMarker:
     """The STOP marker, written once, by whichever thread gets there first."""
 
-    def __init__(self, address, channel):
-        self.address = address
-        self.channel = channel
+    def __init__(self, text, markers):
+        self.text = text
+        self.markers = markers
         self.written = threading.Event()
         # Guards ``written``, so that the marker is written exactly once.
         self._lock = threading.Lock()
@@ -241,7 +277,7 @@ class _StopMarker:
     def write(self):
         with self._lock:
             if not self.written.is_set():
-                write_marker(STOP_MARKER, self.address, self.channel)
+                self.markers.finish(self.text)
                 self.written.set()
 
 

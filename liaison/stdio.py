@@ -278,8 +278,8 @@ def main(argv=None):
                                  "and stdout, one JSON message per line.")
     options = parser.parse_args(argv)
     cli.configure_logging(options.log_level)
-    channel = cli.claim_stdout()
-    server = StdioLiaison(sys.stdin.buffer, channel, max_size=options.max_size, send_timeout=options.send_timeout)
+    server = StdioLiaison(cli.claim_stdin(), cli.claim_stdout(), max_size=options.max_size,
+                          send_timeout=options.send_timeout)
     if options.allow_import:
         server.companion.resolver.import_policy = ImportPolicy(options.allow_import)
     return cli.serve(server, ADDRESS, watch_parent=not options.no_parent_watch, channel=server.connection,

@@ -1,8 +1,9 @@
 """Issue 12, rule 5: served code cannot corrupt the channel.
 
-After the START marker, stdout carries nothing but liaison's own output: the
-STOP marker (and, over stdio, the messages). Whatever served code prints, or a
-subprocess it starts writes to file descriptor 1, goes to stderr.
+Over stdio, stdout carries nothing but liaison's own output, the markers and
+the messages: whatever served code prints, or a subprocess it starts writes to
+file descriptor 1, goes to stderr. Over a websocket, stdout is served code's
+between the markers (issue 19), and the STOP marker still comes whole and last.
 """
 import json
 import os
@@ -18,7 +19,7 @@ from rawclient import Raw, request
 ZEN = "Beautiful is better than ugly."
 
 
-def test_output_of_served_code_goes_to_stderr_and_cannot_forge_a_marker(cli):
+def test_over_a_websocket_served_output_goes_to_stdout_and_the_real_stop_marker_comes_last(cli):
     server = cli("127.0.0.1:0")
     _, port = server.wait_started()
     forged = "{}@127.0.0.1:{}".format(STOP_MARKER, port)
@@ -30,9 +31,11 @@ def test_output_of_served_code_goes_to_stderr_and_cannot_forge_a_marker(cli):
     while server.read_chunk():
         pass
     assert server.process.wait(20) == 0
-    assert "".join(server.chunks) == "{}@127.0.0.1:{}{}@127.0.0.1:{}".format(START_MARKER, port, STOP_MARKER, port)
-    errors = server.process.stderr.read().decode()
-    assert forged in errors and ZEN in errors and "written-to-fd-1-by-a-subprocess" in errors
+    output = "".join(server.chunks)
+    assert server.chunks[0] == "{}@127.0.0.1:{}".format(START_MARKER, port) and output.endswith("\n" + forged)
+    printed = output[len(server.chunks[0]):-len(forged)]
+    assert printed.startswith(forged + "\n") and printed.endswith("written-to-fd-1-by-a-subprocess\n")
+    assert ZEN in printed and forged not in server.process.stderr.read().decode()
 
 
 def stdio_server(*options):

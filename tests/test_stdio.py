@@ -351,6 +351,33 @@ def test_output_of_served_code_goes_to_stderr(stdio):
         assert text in printed
 
 
+#: Reads stdin to its end in a child process and prints how many bytes it got.
+CHILD_READING_STDIN = ("__import__('subprocess').check_output([__import__('sys').executable, '-c', "
+                       "'import sys; print(len(sys.stdin.buffer.read()))'], universal_newlines=True)")
+
+
+@pytest.mark.parametrize("args, response", [
+    (["sys:stdin.read"], ""),
+    (["sys:__stdin__.read"], ""),
+    (["builtins:eval", CHILD_READING_STDIN], "0\n"),
+], ids=["sys.stdin", "sys.__stdin__", "a child process"])
+def test_served_code_reading_stdin_gets_end_of_file_not_the_next_requests(stdio, args, response):
+    server = stdio()
+    reading = server.send("run", *args)
+    following = [server.send("run", "operator:add", 1, number) for number in range(3)]
+    assert server.reply_to(reading)["response"] == response
+    assert [server.reply_to(request)["response"] for request in following] == [1, 2, 3]
+
+
+def test_input_raises_eof_error_and_the_next_requests_are_answered(stdio):
+    server = stdio()
+    reading = server.send("run", "builtins:input")
+    following = server.send("run", "operator:add", 1, 1)
+    error = server.reply_to(reading)
+    assert error["tag"] == "error" and error["exception"]["type"] == "EOFError", error
+    assert server.reply_to(following)["response"] == 2
+
+
 def test_allow_import_limits_targets(stdio):
     server = stdio("--allow-import", "math")
     assert server.call("run", "math:sqrt", 4) == 2.0

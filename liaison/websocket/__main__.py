@@ -36,9 +36,8 @@ def main(argv=None):
         return 1
     token = options.token if options.token is not None else os.environ.get("LIAISON_TOKEN")
     if token is not None and not token:
-        sys.stderr.write("liaison: an empty token would let anyone connect; give a non-empty --token or "
-                         "LIAISON_TOKEN, or neither\n")
-        return 2
+        parser.error("an empty token would let anyone connect; give a non-empty --token or LIAISON_TOKEN, "
+                     "or neither")
     cli.configure_logging(options.log_level)
     host, port = options.address
     try:

@@ -7,6 +7,7 @@ import signal
 import pytest
 import websocket
 
+from conftest import say_hello
 from liaison.constants import START_MARKER, STOP_MARKER
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="stdout is relayed where pipes can be polled")
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="stdout is relayed where
 def run(port, code, request_id="code"):
     """Connect, send a request that runs *code* with ``liaison`` in its globals, and return the connection."""
     client = websocket.create_connection("ws://127.0.0.1:{}".format(port), timeout=20)
+    say_hello(client)  # what the command pushes arrives before its reply
     client.send(json.dumps({"command": {"command": "run", "args": ["builtins:exec", code, {"liaison": "$liaison"}]},
                             "id": request_id}))
     return client

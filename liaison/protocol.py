@@ -12,14 +12,17 @@ other, since joining them would copy megabytes. Nothing here knows about sockets
 ``error`` is the traceback, one line per string, the last ``Type: message``, as
 liaison-py sends it; for a request that is not well formed (a
 :class:`ProtocolError` or :class:`~liaison.companion.CommandError`) it is that
-one line. ``evt`` is null when the message could not be parsed.
+one line. ``evt`` is the request as received; for a message refused before its
+parts were read (over a limit on nesting or integers, or NaN) it is just
+``{"id": ...}``, so that the client can still match the reply to its call; it
+is null only when the message could not be parsed at all.
 
 Limits on requests, checked before anything in them is used: nesting at most
 ``MAX_DEPTH`` arrays and objects deep, counted from the request's outer object
 (so an argument in ``args`` may itself nest ``MAX_DEPTH - 3`` levels), and
 integers at most ``MAX_INT_DIGITS`` digits (CPython before 3.11 takes seconds
 to convert a million digits; send longer ones as strings). Either is refused
-with a short ProtocolError whose ``evt`` is null.
+with a short ProtocolError whose ``evt`` is ``{"id": ...}``.
 """
 import json
 import sys
@@ -187,7 +190,11 @@ def _has_more_brackets(text, limit):
 def parse(message):
     """Parse *message* (bytes or text) into a :class:`Request`, or raise :class:`ProtocolError`."""
     text = decode(message)
-    data = loads(text)
+    try:
+        data = loads(text)
+    except ProtocolError as problem:
+        problem.raw = _id_only(text)
+        raise
     if not isinstance(data, dict):
         raise ProtocolError("a request must be a JSON object, not {}".format(_json_type(data)), text)
     body = data.get("command")
@@ -213,6 +220,31 @@ def parse(message):
         raise ProtocolError('"timeout" must be a number of seconds above 0 (or absent), not {}'.format(
             json.dumps(timeout)[:40]), text)
     return Request(command, args, kwargs, data.get("id"), text, timeout)
+
+
+class _Unreadable:
+    """What an integer too long to convert stands for while looking for a refused request's id."""
+
+
+#: Parses what ``loads`` refuses (NaN, long integers, deep nesting) far enough to find a request's id.
+_LENIENT_DECODER = json.JSONDecoder(parse_constant=lambda name: None,
+                                    parse_int=lambda text: _Unreadable if len(text) > MAX_INT_DIGITS else int(text))
+
+
+def _id_only(text):
+    """``{"id": ...}`` as JSON text for a refused message that is an object with a readable id, else None:
+    the reply's ``evt``, so that the client can match it to its call."""
+    try:
+        data = _LENIENT_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or "id" not in data:
+        return None
+    try:
+        evt = json.dumps({"id": data["id"]}, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return None if _deeper_than(json.loads(evt), MAX_DEPTH, evt) else evt
 
 
 def _json_type(value):

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from . import __version__, lifecycle
+from . import __version__, lifecycle, logs
 from .constants import START_MARKER, STOP_MARKER
 from .dispatch import MainThreadDispatcher
 from .policy import ImportPolicy
@@ -30,6 +30,9 @@ logger = logging.getLogger("liaison")
 
 #: Seconds after being told to stop that the process exits even if a command will not end.
 FORCED_EXIT_AFTER = 4.5
+
+#: Seconds the STOP marker gets on that forced exit.
+FORCED_MARKER_TIME = 0.3
 
 
 def parse_address(text):
@@ -206,16 +209,17 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
     server.executor = main_thread
     stop_marker = _StopMarker("{}@{}{}".format(STOP_MARKER, address, end), markers)
     request_stop = _Stopper(server, main_thread, stop_marker).request
-    stopping = lifecycle.handle_signals(request_stop)
+    signals = lifecycle.handle_signals(request_stop)
     if watch_parent:
         lifecycle.watch_parent(request_stop)
     return_large_blocks_to_os()
     markers.start("{}@{}{}".format(START_MARKER, address, end))
     serving = server.serve_in_thread()
     try:
-        main_thread.run(while_alive=serving)
+        main_thread.run(while_alive=serving, after_each=signals.reclaim)
     finally:
-        stopping()
+        request_stop()  # however serving ended: the forced exit is armed before stopping starts
+        signals.stopping()
         server.stop()
         stop_marker.write()
     return 0
@@ -245,11 +249,14 @@ class _Stopper:
         self.stop_marker = stop_marker
         self.asked = threading.Event()
         self.asked_at = None
+        # Both started now: when stopping, no thread may be left to start.
         threading.Thread(target=self._stop_when_asked, name="liaison-stopper", daemon=True).start()
+        threading.Thread(target=self._exit_if_stuck, name="liaison-forced-exit", daemon=True).start()
 
     def request(self):
-        """Ask for the server to stop; returns at once."""
-        self.asked_at = time.monotonic()
+        """Ask for the server to stop (again: no effect); returns at once."""
+        if self.asked_at is None:
+            self.asked_at = time.monotonic()
         self.asked.set()
 
     def _stop_when_asked(self):
@@ -257,11 +264,16 @@ class _Stopper:
         self.main_thread.stop()
         self.server.cancel_pending(interrupt=True)
         self.server.stop()
-        remaining = self.asked_at + FORCED_EXIT_AFTER - time.monotonic()
-        if not self.stop_marker.written.wait(max(0.0, remaining)):
-            logger.warning("a command did not let the server stop within %s s; exiting", FORCED_EXIT_AFTER)
-            self.stop_marker.write()
-            os._exit(0)
+
+    def _exit_if_stuck(self):
+        """Exit ``FORCED_EXIT_AFTER`` seconds after the stop was asked if the STOP marker is not written by
+        then, whatever stopping waits for: a command that will not end, a client or parent that reads nothing."""
+        self.asked.wait()
+        if self.stop_marker.written.wait(max(0.0, self.asked_at + FORCED_EXIT_AFTER - time.monotonic())):
+            return
+        logger.warning("a command did not let the server stop within %s s; exiting", FORCED_EXIT_AFTER)
+        self.stop_marker.write(FORCED_MARKER_TIME)
+        os._exit(0)
 
 
 class _StopMarker:
@@ -274,20 +286,23 @@ class _StopMarker:
         # Guards ``written``, so that the marker is written exactly once.
         self._lock = threading.Lock()
 
-    def write(self):
-        with self._lock:
+    def write(self, timeout=None):
+        """Write the marker unless it was; wait at most *timeout* seconds (None: as long as it takes) for a
+        thread writing it already."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            return
+        try:
             if not self.written.is_set():
                 self.markers.finish(self.text)
                 self.written.set()
+        finally:
+            self._lock.release()
 
 
 def configure_logging(level):
-    """Send the ``liaison`` logger's records to stderr at *level*."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    log = logging.getLogger("liaison")
-    log.addHandler(handler)
-    log.setLevel(level)
+    """Send the ``liaison`` logger's records to stderr at *level*, never blocking on served code's logging
+    (see :mod:`liaison.logs`)."""
+    logs.configure(level)
 
 
 #: mallopt's parameter number for the mmap threshold, from glibc's malloc.h.

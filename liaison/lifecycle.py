@@ -11,7 +11,9 @@ import sys
 import threading
 import time
 
-__all__ = ["watch_parent", "handle_signals", "PARENT_POLL"]
+from . import logs
+
+__all__ = ["watch_parent", "handle_signals", "Signals", "PARENT_POLL"]
 
 logger = logging.getLogger("liaison")
 
@@ -100,8 +102,10 @@ def _wait_for_handle(handle, parent, on_exit):
 def handle_signals(on_stop):
     """Call ``on_stop()`` on SIGINT, SIGTERM or (Windows) CTRL_BREAK; exit at once on a second one.
 
-    Return a function to call once stopping has begun for another reason, so
-    that from then on a signal also exits at once: shutdown is stuck.
+    Returns a :class:`Signals` whose ``stopping()`` says that stopping has
+    begun for another reason, so that from then on a signal exits at once
+    (shutdown is stuck), and whose ``reclaim()`` takes the signals back if
+    served code took them.
 
     The signals are acted on by a thread that reads them from the interpreter's
     wakeup file descriptor, not by Python-level handlers on the main thread: a
@@ -113,9 +117,8 @@ def handle_signals(on_stop):
     handled = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)}
     reader, writer = socket.socketpair()
     writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno())
-    for signum in handled:
-        signal.signal(signum, _noted)
+    signals = Signals(writer.fileno(), handled, stopping)
+    signals.reclaim()
 
     def watch(writer):  # holds the wakeup socket open for as long as the process runs
         while True:
@@ -123,15 +126,35 @@ def handle_signals(on_stop):
                 if signum not in handled:
                     continue  # a signal the host handles itself also comes through the wakeup descriptor
                 if stopping.is_set():
-                    sys.stderr.write("liaison: signal {} while stopping; exiting at once\n".format(signum))
-                    sys.stderr.flush()
+                    logs.write_stderr("liaison: signal {} while stopping; exiting at once\n".format(signum).encode(),
+                                      logs.WRITE_TIMEOUT)
                     os._exit(128 + signum)
                 stopping.set()
-                logger.info("stopping on signal %s", signum)
                 on_stop()
+                logger.info("stopping on signal %s", signum)
 
     threading.Thread(target=watch, args=(writer,), name="liaison-signals", daemon=True).start()
-    return stopping.set
+    return signals
+
+
+class Signals:
+    """The signals liaison handles, and the wakeup file descriptor that carries them to its thread."""
+
+    def __init__(self, wakeup_fd, handled, stopping):
+        self.wakeup_fd = wakeup_fd
+        self.handled = handled
+        self.stopping = stopping.set
+
+    def reclaim(self):
+        """On the main thread: take back the wakeup descriptor and the handlers, had served code taken them
+        (``loop.add_signal_handler`` of asyncio does, and resets them to the defaults when its loop closes)."""
+        taken = signal.set_wakeup_fd(self.wakeup_fd) != self.wakeup_fd
+        for signum in self.handled:
+            if signal.getsignal(signum) is not _noted:
+                signal.signal(signum, _noted)
+                taken = True
+        if taken:
+            logger.info("took back the signals that served code had taken")
 
 
 def _noted(signum, frame):

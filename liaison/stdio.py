@@ -29,6 +29,9 @@ ADDRESS = "stdio"
 #: Bytes read from stdin at a time.
 READ_SIZE = 1 << 16
 
+#: Seconds a marker may wait for its turn and for the pipe to take it.
+MARKER_TIMEOUT = 1.0
+
 
 class PipeConnection:
     """The write side of the parent's pipe: whole lines, each by a deadline (where the platform allows).
@@ -41,11 +44,10 @@ class PipeConnection:
     name = ADDRESS
     _unreachable_by_targets = True
 
-    def __init__(self, stream, on_close, timeout=SEND_TIMEOUT):
+    def __init__(self, stream, on_close):
         self.stream = stream
         self.fd = stream.fileno()
         self.on_close = on_close
-        self.timeout = timeout  # for the markers
         self.closed = False
         self.line_open = False  # a line was begun and not finished
         # Keeps lines whole on the pipe and orders closing after the last line. Acquired with a deadline
@@ -74,16 +76,19 @@ class PipeConnection:
         return _PipeRest(self, rest, True)
 
     def write(self, data):
-        """Write *data* (a marker) whole, as a stream would, within the marker deadline.
+        """Write *data* (a marker) whole, as a stream would, within ``MARKER_TIMEOUT`` seconds.
 
-        After a line cut short (its writer stuck, the process about to exit),
-        a newline comes first, so that the marker stays on a line of its own.
+        If a line's writer holds the lock that long (stuck on a parent that reads
+        nothing, as the process is about to exit), the marker goes anyway, after
+        a newline that ends the line cut short, and nothing more is written.
         """
-        deadline = time.monotonic() + self.timeout
-        locked = self._lock.acquire(timeout=self.timeout)
+        deadline = time.monotonic() + MARKER_TIMEOUT
+        locked = self._lock.acquire(timeout=MARKER_TIMEOUT)
         try:
+            if not locked:
+                self.closed = True  # the stuck writer stops at its next write
             prefix = b"\n" if self.line_open else b""
-            self._write(memoryview(prefix + data), deadline)
+            self._write(memoryview(prefix + data), deadline, MARKER_TIMEOUT, marker=True)
         finally:
             if locked:
                 self._lock.release()
@@ -110,15 +115,18 @@ class PipeConnection:
         self.closed = True
         self.on_close()
 
-    def _write(self, view, deadline, timeout=None):
+    def _write(self, view, deadline, timeout=None, marker=False):
         """Write *view* by *deadline* (None: only what goes without waiting); return what is left
-        (empty once written, or once the parent was given up). The lock is held."""
+        (empty once written), or None once the parent was given up. The lock is held, or a *marker* is
+        written without it."""
         try:
             while view:
+                if self.closed and not marker:
+                    return None
                 if not self._wait_writable(deadline):
                     if deadline is None:
                         return view
-                    self.abort("the parent read no output for {} s".format(timeout or self.timeout))
+                    self.abort("the parent read no output for {} s".format(timeout))
                     return None
                 written = os.write(self.fd, view[:_ATOMIC_WRITE])
                 view = view[written:]
@@ -200,7 +208,7 @@ class StdioLiaison(Liaison):
         Liaison.__init__(self, companion, dispatcher, send_timeout)
         self.stdin = stdin
         self.max_size = max_size
-        self.connection = PipeConnection(stdout, self.shutdown, send_timeout)
+        self.connection = PipeConnection(stdout, self.shutdown)
         self._session = None
         self._stopped = threading.Event()
         self._background = None
@@ -269,7 +277,7 @@ class StdioLiaison(Liaison):
             self.cancel_pending()
             self.deadlines.stop()
             if self._session is not None:
-                self._session.going_away(self.send_timeout)
+                self._session.going_away(MARKER_TIMEOUT)
 
 
 def main(argv=None):

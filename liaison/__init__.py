@@ -10,9 +10,9 @@ if any(os.path.isfile(os.path.join(__path__[0], name, "__init__.py")) for name i
     refuse(__path__[0])
 
 from .companion import Companion, CommandError, ReentryError  # noqa: E402
-from .interrupt import Cancelled, cancelled  # noqa: E402
+from .interrupt import Cancelled, cancelled, shielded  # noqa: E402
 from .resolve import PolicyError, ResolveError  # noqa: E402
 from .remote import RemoteError  # noqa: E402
 
-__all__ = ["Companion", "CommandError", "ReentryError", "Cancelled", "cancelled", "PolicyError", "ResolveError",
-           "RemoteError", "__version__"]
+__all__ = ["Companion", "CommandError", "ReentryError", "Cancelled", "cancelled", "shielded", "PolicyError",
+           "ResolveError", "RemoteError", "__version__"]

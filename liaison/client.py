@@ -369,6 +369,7 @@ def _encode(message, limits):
 
 
 def _too_many_digits(command, digits):
+    """The message of a request holding an integer longer than the server takes."""
     return ("cannot send {}: it holds an integer of more than the {} digits the server takes; send it as a "
             "string".format(command, digits))
 
@@ -382,6 +383,7 @@ def _levels(data):
 
 
 def _items(container):
+    """The values in a list, tuple or dict (its keys are names, never containers)."""
     return container.values() if isinstance(container, dict) else container
 
 

@@ -1,8 +1,9 @@
-"""Fixtures for the end-to-end tests: Node 20 and Node 22, a spawned ``python -m liaison.websocket``,
-scipy's own t-test.
+"""Fixtures for the end-to-end tests: Node 20 and Node 22, an app that depends on the JavaScript client as
+README.rst says, a spawned ``python -m liaison.websocket``, scipy's own t-test.
 
 Only the default-Python step of .ci/run runs these; it installs node, chromium and the e2e extra first.
 """
+import itertools
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import pytest
 import scipy.stats
 
 from liaison.client import spawn
+from readme import example
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT_JS = os.path.join(ROOT, "clients", "js")
@@ -51,26 +53,47 @@ def node22(node):
     return installed
 
 
+#: PATH with this test's Python first: ``python`` and ``python3`` find liaison and scipy.
+PATH = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    """A folder that depends on liaison-client as README.rst says (its shell block, run as printed: a tarball
+    made with ``npm pack`` and installed from inside the folder), and has the ws package as after
+    ``npm install ws`` (linked from clients/js, which has it for its tests)."""
+    assert os.path.isdir(os.path.join(CLIENT_JS, "node_modules", "ws")), "run npm ci in clients/js first"
+    folder = str(tmp_path_factory.mktemp("app"))
+    with open(os.path.join(folder, "package.json"), "w") as package:
+        json.dump({"name": "app", "private": True}, package)
+    subprocess.run(["bash", "-euc", example("shell", "npm pack")], cwd=folder, env=dict(os.environ, PATH=PATH),
+                   check=True, stdout=subprocess.DEVNULL, timeout=300)
+    os.symlink(os.path.join(CLIENT_JS, "node_modules", "ws"), os.path.join(folder, "node_modules", "ws"))
+    return folder
+
+
 @pytest.fixture
-def run_node(node):
-    """Run an ES module's source with node inside clients/js (so it can import liaison-client); return stdout.
+def run_node(node, app):
+    """Run an ES module's source as a .mjs file in the app with node, check that it exits 0, and return its stdout.
 
     *node* picks another binary; *shim* gives a Node before 22 the ws package's WebSocket as a
     global, as browsers and Node 22 have (off: the source runs exactly as printed). ``python3`` on
     the PATH is this test's Python, so ``spawn()`` finds liaison and scipy.
     """
-    assert os.path.isdir(os.path.join(CLIENT_JS, "node_modules", "ws")), "run npm ci in clients/js first"
-    path = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
-
     def run(source, node=node, shim=True, env=None):
-        command = [node] + (["--import", "file://" + GLOBAL_WEBSOCKET] if shim else []) + [
-            "--input-type=module", "-e", source]
-        done = subprocess.run(command, cwd=CLIENT_JS, env=dict(os.environ, PATH=path, **(env or {})),
+        script = os.path.join(app, "example-{}.mjs".format(next(_scripts)))
+        with open(script, "w", encoding="utf-8") as file:
+            file.write(source)
+        command = [node] + (["--import", "file://" + GLOBAL_WEBSOCKET] if shim else []) + [script]
+        done = subprocess.run(command, cwd=app, env=dict(os.environ, PATH=PATH, **(env or {})),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         assert done.returncode == 0, done.stderr.decode()
         return done.stdout.decode()
 
     return run
+
+
+_scripts = itertools.count()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The code blocks of README.rst, so the tests run the examples exactly as printed."""
 import os
+import re
 import textwrap
 
 #: What marks the t-test example that uses a client (the example without a client has one too).
@@ -8,10 +9,17 @@ TTEST = 'client.init("test", "scipy.stats:ttest_ind"'
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.rst")
 
 
+def languages():
+    """The languages of README.rst's code blocks."""
+    with open(README, encoding="utf-8") as readme:
+        return sorted(set(re.findall(r"^\.\. code-block:: (\w+)$", readme.read(), re.M)))
+
+
 def code_blocks(language):
     """Every ``.. code-block:: language`` body in README.rst, dedented, in order."""
     blocks = []
-    lines = open(README, encoding="utf-8").read().splitlines()
+    with open(README, encoding="utf-8") as readme:
+        lines = readme.read().splitlines()
     for index, line in enumerate(lines):
         if line.strip() != ".. code-block:: " + language:
             continue
@@ -22,6 +30,19 @@ def code_blocks(language):
             body.append(following)
         blocks.append(textwrap.dedent("\n".join(body)).strip() + "\n")
     return blocks
+
+
+def markers_of_tests():
+    """What each ``example(language, containing)`` call of the e2e tests and fixtures looks for, by language."""
+    folder = os.path.dirname(os.path.abspath(__file__))
+    calls = re.compile(r"""example\(\s*"(\w+)",\s*(?:'([^']*)'|"([^"]*)"|(TTEST))""")
+    markers = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py") and name != "readme.py":
+            with open(os.path.join(folder, name), encoding="utf-8") as source:
+                for language, single, double, ttest in calls.findall(source.read()):
+                    markers.setdefault(language, set()).add(TTEST if ttest else single or double)
+    return markers
 
 
 def example(language, containing):

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from liaison.client import spawn
 from readme import example
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -238,16 +239,26 @@ print("ok")
     assert run_python(example("python", "LIAISON_TOKEN") + checks, tmp_path, env=env) == "ok\n"
 
 
-# Runs after README's token snippet: one ping over its `ws`, then stop the backend it started.
-NODE_TOKEN_CHECK = """
-const next = (name) => new Promise((resolve) => ws.addEventListener(name, resolve, { once: true }));
-await next("open");
-ws.send(JSON.stringify({ command: { command: "ping" }, id: 1 }));
-console.log(JSON.parse((await next("message")).data).response);
-ws.close();
-backend.kill();
-"""
+def test_token_snippet_in_node_ends(run_node):
+    assert run_node(example("javascript", "randomBytes")) == "2\nPolicyError\n"
 
 
-def test_token_snippet_in_node(run_node):
-    assert run_node(example("javascript", "LIAISON_TOKEN") + NODE_TOKEN_CHECK) == "pong\n"
+def test_a_companions_own_command_snippet(tmp_path):
+    assert run_python(example("python", 'companion.commands["greet"] = greet'), tmp_path) == "hello world!\n"
+
+
+def test_cancelled_snippet(tmp_path):
+    assert run_python(example("python", "def record(frames)"), tmp_path) == "5\n"
+
+
+def test_progress_snippet_runs_as_printed_and_as_a_command(tmp_path):
+    snippet = example("python", "def long_job(liaison, steps)")
+    assert run_python(snippet, tmp_path) == ""
+    # As its docstring says: run mymodule:long_job $liaison 100, here with 4 steps.
+    (tmp_path / "mymodule.py").write_text(snippet)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    with spawn(transport="stdio", cwd=str(tmp_path), env=env, timeout=20) as client:
+        progress = []
+        client.on("progress", lambda message: progress.append(message["done"]))
+        assert client.run("mymodule:long_job", "$liaison", 4) == "done"
+    assert progress == [0, 0.25, 0.5, 0.75]

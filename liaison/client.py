@@ -12,16 +12,18 @@ import itertools
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .constants import START_MARKER, STOP_MARKER
 from .extras import require
+from .protocol import MAX_DEPTH, MAX_INT_DIGITS
 from .remote import RemoteError, headline, is_reply, remote_error, result
 
-__all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT", "CANCEL_GRACE"]
+__all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT", "CANCEL_GRACE", "FEATURES"]
 
 logger = logging.getLogger("liaison")
 
@@ -37,8 +39,17 @@ _END_WAIT = 1.0
 #: Most of a spawned server's stderr quoted in an error, in characters.
 _STDERR_QUOTE = 4000
 
-#: What to do about a refused handshake, by HTTP status.
-_REFUSAL_HINTS = {401: ": it needs its token (token=...)"}
+#: The features a client asks for in ``hello``: ``interleave``, pushed messages as they are made, even during its calls.
+FEATURES = ("interleave",)
+
+#: Commands a server answers at once, out of turn; it answers every other request in the order it was sent.
+_URGENT = frozenset(["ping", "cancel", "hello"])
+
+#: The server's limits on a request, as a server without ``hello`` has them.
+_DEFAULT_LIMITS = {"max_depth": MAX_DEPTH, "max_int_digits": MAX_INT_DIGITS}
+
+#: Where the token a server wants is set, for messages.
+_TOKEN_SOURCE = "the one the server was started with (its LIAISON_TOKEN or --token)"
 
 
 def _at_least(args, count, usage):
@@ -53,12 +64,13 @@ class _Pending:
     An *abandoned* call timed out: its reply, if it ever comes, is dropped without a word.
     """
 
-    __slots__ = ("command", "done", "reply", "sent", "abandoned")
+    __slots__ = ("command", "done", "reply", "order", "sent", "abandoned")
 
     def __init__(self, command):
         self.command = command
         self.done = threading.Event()
         self.reply = None
+        self.order = None  # its place among the client's requests on the wire, once it is being sent
         self.sent = False
         self.abandoned = False
 
@@ -68,20 +80,28 @@ class Client:
 
     A method returns the response, or raises :class:`~liaison.RemoteError` for an error reply,
     ``TimeoutError`` when no reply comes within ``timeout`` seconds (the call is then cancelled
-    in the server), and ``ConnectionError`` once the connection has ended. Use :func:`connect`
-    or :func:`spawn` to make one. *on_event* is a handler for every pushed message, as
-    ``on("*", on_event)``.
+    in the server), and ``ConnectionError`` once the connection has ended; a request over the
+    server's limits raises ``ValueError`` at once, sending nothing. Use :func:`connect` or
+    :func:`spawn` to make one: they greet the server first. ``hello`` is the server's answer to
+    ``hello``, or None from a server without it (liaison-py, older liaison-backend). *on_event*
+    is a handler for every pushed message, as ``on("*", on_event)``.
     """
 
     def __init__(self, channel, timeout=DEFAULT_TIMEOUT, on_event=None):
         self.channel = channel
         self.timeout = timeout
+        self.hello = None
+        self._limits = _DEFAULT_LIMITS
         self._ids = itertools.count(1)
         # Guards _pending, _ended and _handlers, and each pending call's reply until it is done.
         self._lock = threading.Lock()
         self._pending = {}
         self._ended = None
         self._handlers = {"*": [on_event]} if on_event is not None else {}
+        # Guards the order of requests on the wire, _order: each is numbered as it is sent. Taken before the
+        # channel's own send lock, never with _lock held.
+        self._send_lock = threading.Lock()
+        self._order = itertools.count()
         self._reader = threading.Thread(target=self._read, name="liaison-client-reader", daemon=True)
         self._reader.start()
 
@@ -164,17 +184,34 @@ class Client:
             return {request_id: pending.command for request_id, pending in self._pending.items()
                     if pending.sent and not pending.abandoned}
 
+    def _greet(self):
+        """Send ``hello`` with :data:`FEATURES`; keep the server's answer as ``hello``, and the limits it gives.
+
+        A server without ``hello`` answers with an error (older liaison-backend) or ``null``
+        (liaison-py, for any unknown command): the client then goes on without features.
+        """
+        try:
+            answer = self.call("hello", kwargs={"features": list(FEATURES)})
+        except RemoteError:
+            return
+        if isinstance(answer, dict) and "protocol" in answer:
+            self.hello = answer
+            self._limits = dict(_DEFAULT_LIMITS, **(answer.get("limits") or {}))
+
     def _request(self, command, args, kwargs):
         """Send one request; return its id and the :class:`_Pending` its reply will reach."""
+        request_id = next(self._ids)
+        text = _encode({"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": request_id},
+                       self._limits)
         pending = _Pending(command)
         with self._lock:
             if self._ended is not None:
                 raise ConnectionError(self._ended)
-            request_id = next(self._ids)
             self._pending[request_id] = pending
         try:
-            self.channel.send(json.dumps(
-                {"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": request_id}))
+            with self._send_lock:
+                pending.order = next(self._order)
+                self.channel.send(text)
         except BaseException as problem:
             with self._lock:
                 self._pending.pop(request_id, None)
@@ -249,14 +286,27 @@ class Client:
     def _settle(self, reply):
         """Give a reply to the call waiting for it."""
         request = reply.get("evt")
-        request_id = request.get("id") if isinstance(request, dict) else None
         with self._lock:
+            if request is None and reply.get("tag") == "error":
+                request_id = self._oldest_waiting()
+            else:
+                request_id = request.get("id") if isinstance(request, dict) else None
             pending = self._pending.pop(request_id, None) if _hashable(request_id) else None
             if pending is not None:
                 pending.reply = reply
                 pending.done.set()
         if pending is None:
             logger.warning("a reply from %s matches no waiting call: %.200s", self.url, reply)
+
+    def _oldest_waiting(self):
+        """The id of the oldest request sent and unanswered that is not urgent (call with the lock held).
+
+        The server answers those in the order they came, so an error reply whose ``evt`` is null
+        (the server could not read the request) is that one's.
+        """
+        waiting = [(pending.order, request_id) for request_id, pending in self._pending.items()
+                   if pending.order is not None and pending.command not in _URGENT]
+        return min(waiting)[1] if waiting else None
 
     def _push(self, message):
         """Hand a pushed message to the handlers of its tag, then to the catch-all handlers."""
@@ -291,6 +341,76 @@ class Client:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _encode(message, limits):
+    """The JSON text of request *message*; ValueError, saying why, if the server would refuse it as over *limits*."""
+    command = message["command"]["command"]
+    digits = limits.get("max_int_digits")
+    try:
+        text = json.dumps(message)
+    except ValueError:
+        # CPython 3.11 and later refuse to write integers longer than sys.get_int_max_str_digits().
+        if digits and _holds_long_integer(message, digits):
+            raise ValueError(_too_many_digits(command, digits)) from None
+        raise
+    size, depth = limits.get("max_size"), limits.get("max_depth")
+    # json.dumps writes ASCII: each character is a byte.
+    if size and len(text) > size:
+        raise ValueError("cannot send {}: the request is {} bytes, more than the {} the server takes (its "
+                         "--max-size)".format(command, len(text), size))
+    if depth and text.count("[") + text.count("{") > depth and _deeper_than(message, depth):
+        raise ValueError("cannot send {}: it nests arrays and objects more than the {} levels the server takes, "
+                         "counted from the request's outer object (an argument may nest {})".format(command, depth,
+                                                                                                  depth - 3))
+    if digits and _has_digit_run(text, digits) and _holds_long_integer(message, digits):
+        raise ValueError(_too_many_digits(command, digits))
+    return text
+
+
+def _too_many_digits(command, digits):
+    """The message of a request holding an integer longer than the server takes."""
+    return ("cannot send {}: it holds an integer of more than the {} digits the server takes; send it as a "
+            "string".format(command, digits))
+
+
+def _levels(data):
+    """The lists, tuples and dicts in *data*, level by level (the first is *data* itself), never recursing."""
+    level = [data] if isinstance(data, (dict, list, tuple)) else []
+    while level:
+        yield level
+        level = [item for container in level for item in _items(container) if isinstance(item, (dict, list, tuple))]
+
+
+def _items(container):
+    """The values in a list, tuple or dict (its keys are names, never containers)."""
+    return container.values() if isinstance(container, dict) else container
+
+
+def _deeper_than(data, limit):
+    """Whether *data* nests lists, tuples and dicts more than *limit* levels deep."""
+    return sum(1 for _ in itertools.islice(_levels(data), limit + 1)) > limit
+
+
+def _holds_long_integer(data, digits):
+    """Whether *data* holds an integer (not a bool) of more than *digits* digits."""
+    bound = 10 ** digits
+    return any(isinstance(item, int) and not isinstance(item, bool) and abs(item) >= bound
+               for level in _levels(data) for container in level for item in _items(container))
+
+
+#: Bytes -> b"1" for an ASCII digit, b"0" for anything else.
+_DIGIT_MAP = bytes(49 if 48 <= byte <= 57 else 48 for byte in range(256))
+
+
+def _has_digit_run(text, digits):
+    """Whether ASCII *text* holds more than *digits* digits in a row (perhaps inside a string)."""
+    if len(text) <= digits:
+        return False
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if 0 < limit <= digits:
+        return False  # json.dumps has refused longer integers already
+    return b"1" * (digits + 1) in text.encode("ascii").translate(_DIGIT_MAP)
 
 
 def _hashable(value):
@@ -351,8 +471,14 @@ class _WebsocketChannel:
             self.ws = websocket.create_connection(url, timeout=timeout, class_=connection, header=header,
                                                   suppress_origin=True, enable_multithread=True)
         except websocket.WebSocketBadStatusException as refusal:
-            raise ConnectionRefusedError("{} refused the connection with HTTP {}{}".format(
-                self.name, refusal.status_code, _REFUSAL_HINTS.get(refusal.status_code, "")))
+            raise ConnectionRefusedError(_refused(self.name, refusal.status_code, token is not None)) from None
+        except ConnectionRefusedError:
+            raise ConnectionRefusedError(
+                "nothing is listening at {}: is the server started, at this address?".format(self.name)) from None
+        except (socket.timeout, websocket.WebSocketTimeoutException):
+            raise TimeoutError("could not connect to {} within {} s".format(self.name, timeout)) from None
+        except OSError as problem:
+            raise ConnectionError("could not connect to {}: {}".format(self.name, problem)) from None
         self.ws.settimeout(None)
 
     def send(self, text):
@@ -381,6 +507,22 @@ class _WebsocketChannel:
         self.ws.shutdown()
 
 
+def _refused(url, status, token_sent):
+    """Why the server at *url* refused a handshake with HTTP *status*, and what to do about it."""
+    if status == 401 and token_sent:
+        return "{} refused the token (HTTP 401): pass {}".format(url, _TOKEN_SOURCE)
+    if status == 401:
+        return "{} wants a token (HTTP 401): pass {} as token=...".format(url, _TOKEN_SOURCE)
+    if status == 403:
+        # Only browsers send an Origin, so the Host check is what refused this client.
+        return ("{} refused the host name {} (HTTP 403, against DNS rebinding): connect to localhost, 127.0.0.1 "
+                "or the address the server was started on".format(url, urlsplit(url).hostname))
+    if status == 503:
+        return ("{} is full (HTTP 503): it has as many clients as its --max-clients allows; close another client, "
+                "or start the server with a higher --max-clients".format(url))
+    return "{} refused the connection with HTTP {}".format(url, status)
+
+
 def _close_reason(data):
     """`` (code N: reason)`` from a close frame's payload, or nothing when it has none."""
     if len(data) < 2:
@@ -390,12 +532,35 @@ def _close_reason(data):
 
 
 def connect(address, token=None, timeout=DEFAULT_TIMEOUT, on_event=None):
-    """Connect to the liaison at *address* (``HOST:PORT`` or a ``ws://`` URL) and return a :class:`Client`.
+    """Connect to the liaison at *address* (``HOST:PORT`` or a ``ws://`` URL) and return a :class:`Client`
+    once it has greeted the server.
 
-    *token* is sent as ``?token=`` in the URL and as ``Authorization: Bearer``.
+    *token* is sent as ``?token=`` in the URL and as ``Authorization: Bearer``. A connection that
+    fails raises a ``ConnectionError`` that says why and what to do: nothing listening at the
+    address, a missing or wrong token (HTTP 401), a refused host name (403), a full server (503).
     """
+    channel = _WebsocketChannel(_websocket_url(address), token, timeout)
+    client = Client(channel, timeout=timeout, on_event=on_event)
+    try:
+        client._greet()
+    except BaseException:
+        channel.release()
+        raise
+    return client
+
+
+def _websocket_url(address):
+    """The ``ws://`` URL of *address* (``HOST:PORT`` or a URL); ValueError, saying what to give, without a port."""
     url = address if "://" in address else "ws://" + address
-    return Client(_WebsocketChannel(url, token, timeout), timeout=timeout, on_event=on_event)
+    try:
+        port = urlsplit(url).port
+    except ValueError as problem:
+        raise ValueError("{!r} is not an address ({}): give HOST:PORT or ws://HOST:PORT, for example "
+                         "localhost:8001".format(address, problem)) from None
+    if port is None:
+        raise ValueError("{!r} has no port: give HOST:PORT, for example localhost:8001 (the server's default), or the "
+                         "port its start marker shows".format(address))
+    return url
 
 
 # Spawned servers.
@@ -407,9 +572,10 @@ class _ServerProcess:
     keeping the end of it for error messages; its stdout is read by ``stdout_reader``, a thread.
     """
 
-    def __init__(self, command, env, stdin):
+    def __init__(self, command, env, stdin, cwd=None):
         self.command = " ".join(command)
-        self.process = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.process = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                        cwd=cwd)
         self.stdout_reader = None
         # Guards _stderr, the end of the server's stderr so far.
         self._stderr_lock = threading.Lock()
@@ -573,23 +739,48 @@ class SpawnedClient(Client):
         self.server.release()
 
 
+#: spawn()'s options for the server, with the command-line option each stands for.
+_SERVER_OPTIONS = (("allow_import", "--allow-import"), ("allow_origin", "--allow-origin"), ("log_level", "--log-level"),
+                   ("max_size", "--max-size"), ("max_clients", "--max-clients"))
+
+
+def _server_arguments(options):
+    """The command-line arguments of spawn()'s server *options*, by name; a list gives its option once per item."""
+    arguments = []
+    for name, flag in _SERVER_OPTIONS:
+        value = options[name]
+        for item in [] if value is None else [value] if isinstance(value, (str, int)) else value:
+            arguments += [flag, str(item)]
+    return arguments
+
+
 def spawn(python=sys.executable, address=None, transport="websocket", token=None, timeout=DEFAULT_TIMEOUT,
-          on_event=None):
-    """Start a liaison server in a new process, wait for its start marker, and return a client to it.
+          on_event=None, allow_import=None, allow_origin=None, log_level=None, max_size=None, max_clients=None,
+          args=(), cwd=None, env=None):
+    """Start a liaison server in a new process, wait for its start marker, and return a client to it
+    once it has greeted the server.
 
     *transport* ``"websocket"`` runs ``python -m liaison.websocket address`` (default
-    ``127.0.0.1:0``, a free port) and connects, handing *token* to the server in
-    ``LIAISON_TOKEN`` too; ``"stdio"`` runs ``python -m liaison.stdio`` and talks over its stdin
-    and stdout (no address, no token: nothing but this process can reach it). Returns a
-    :class:`SpawnedClient` whose ``close()`` stops the server; *timeout* and *on_event* are as
-    for :func:`connect`. The server's stderr is passed through to ours. Raises ``TimeoutError``
-    if no start marker comes within the timeout and ``RuntimeError`` if the server exits first,
-    both quoting its stderr.
+    ``127.0.0.1:0``, a free port) and connects, handing *token* to the server in its environment
+    (``LIAISON_TOKEN``), never on its command line; ``"stdio"`` runs ``python -m liaison.stdio`` and
+    talks over its stdin and stdout (no address, no token: nothing but this process can reach it).
+    The server's options: *allow_import* (module prefixes, ``--allow-import``), *allow_origin*
+    (websocket only, ``--allow-origin``), *log_level* (``--log-level``), *max_size* (bytes,
+    ``--max-size``), *max_clients* (websocket only, ``--max-clients``); a list gives its option once
+    per item, a string is one. *args* are any other command-line arguments for it; *cwd* and *env*
+    are its process's, as ``subprocess.Popen`` takes them (*env* replaces this process's
+    environment). Returns a :class:`SpawnedClient` whose ``close()`` stops the server; *timeout*
+    and *on_event* are as for :func:`connect`. The server's stderr is passed through to ours.
+    Raises ``TimeoutError`` if no start marker comes within the timeout and ``RuntimeError`` if
+    the server exits first, both quoting its stderr.
     """
-    env = dict(os.environ)
+    options = {"allow_import": allow_import, "allow_origin": allow_origin, "log_level": log_level,
+               "max_size": max_size, "max_clients": max_clients}
+    env = dict(os.environ if env is None else env)
     if transport == "stdio":
-        if address is not None or token is not None:
-            raise TypeError("spawn(transport='stdio') takes no address or token: nothing but this process can reach it")
+        if any(value is not None for value in (address, token, allow_origin, max_clients)):
+            raise TypeError("spawn(transport='stdio') takes no address, token, allow_origin or max_clients: nothing "
+                            "but this process can reach it")
         command = [python, "-m", "liaison.stdio"]
         stdin = subprocess.PIPE
     elif transport == "websocket":
@@ -599,7 +790,8 @@ def spawn(python=sys.executable, address=None, transport="websocket", token=None
         stdin = subprocess.DEVNULL
     else:
         raise ValueError("transport must be 'websocket' or 'stdio', not {!r}".format(transport))
-    server = _ServerProcess(command, env, stdin)
+    server = _ServerProcess(command + _server_arguments(options) + list(args), env, stdin, cwd)
+    client = None
     try:
         if transport == "stdio":
             server.check_marker(server.first_output(server.process.stdout.readline, timeout),
@@ -610,10 +802,14 @@ def spawn(python=sys.executable, address=None, transport="websocket", token=None
                 functools.partial(os.read, server.process.stdout.fileno(), 4096), timeout), START_MARKER + "@", timeout)
             server.discard_stdout()
             channel = _WebsocketChannel("ws://" + address, token, timeout)
-        return SpawnedClient(server, channel, transport, timeout=timeout, on_event=on_event)
+        client = SpawnedClient(server, channel, transport, timeout=timeout, on_event=on_event)
+        client._greet()
+        return client
     except BaseException:
         if server.process.poll() is None:
             server.process.kill()
         server.reap(timeout)
+        if client is not None:
+            client.channel.release()
         server.release()
         raise

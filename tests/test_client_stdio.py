@@ -106,11 +106,12 @@ def test_a_server_that_dies_fails_the_calls_waiting_for_it(client):
     assert failures == ["{} ended its output without its stop marker".format(client.url)]
 
 
-def test_stdio_takes_no_address_or_token():
-    with pytest.raises(TypeError, match="takes no address or token"):
-        spawn(transport="stdio", token="x")
-    with pytest.raises(TypeError, match="takes no address or token"):
-        spawn(transport="stdio", address="127.0.0.1:0")
+def test_stdio_takes_no_address_token_or_option_about_who_may_connect():
+    for option in ({"token": "x"}, {"address": "127.0.0.1:0"}, {"allow_origin": ["https://app.example"]},
+                   {"max_clients": 2}):
+        with pytest.raises(TypeError, match=r"^spawn\(transport='stdio'\) takes no address, token, allow_origin or "
+                                            r"max_clients: nothing but this process can reach it$"):
+            spawn(transport="stdio", **option)
 
 
 def test_stdio_needs_no_third_party_package():

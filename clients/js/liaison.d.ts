@@ -6,6 +6,24 @@ export declare const DEFAULT_TIMEOUT: number;
 /** Milliseconds a timed-out or aborted call waits, after sending `cancel`, for the server to end it. */
 export declare const CANCEL_GRACE: number;
 
+/** The features a client asks for in `hello`: "interleave", pushed messages as they are made, even during its calls. */
+export declare const FEATURES: readonly string[];
+
+/** The server's answer to `hello`, which every client sends before connect() or spawn() resolves. */
+export interface ServerHello {
+  /** The protocol's version: 2. */
+  protocol: number;
+  /** "liaison-backend". */
+  server: string;
+  version: string;
+  /** The features asked for that the server enabled for this client. */
+  features: string[];
+  /** Every feature the server offers. */
+  available: string[];
+  /** The server's limits on requests: max_size (bytes), max_depth, max_int_digits, send_timeout (s), and more. */
+  limits: { max_size?: number; max_depth?: number; max_int_digits?: number; send_timeout?: number; [name: string]: unknown };
+}
+
 /** What the remote exception was: an error reply rejects a call with one. */
 export declare class RemoteError extends Error {
   constructor(fields: { type: string; message: string; traceback?: string[] });
@@ -100,6 +118,12 @@ export declare class Client {
   readonly socket: WebSocketLike | null;
   /** Milliseconds each call waits for its reply, unless it says otherwise. */
   timeout: number;
+  /**
+   * The server's answer to `hello`; null from a server without it (liaison-py, liaison-backend before 1.2),
+   * which gets no features. A call over its limits (or, without hello, nested over 100 levels) rejects at once
+   * with a RangeError, sending nothing.
+   */
+  readonly hello: ServerHello | null;
   /** The reason the connection ended, once it has; calls then reject with it. */
   readonly ended: string | null;
   /** Resolves once the connection has ended. */
@@ -143,7 +167,7 @@ export declare class SpawnedClient extends Client {
 }
 
 export interface ConnectOptions {
-  /** Sent as `?token=` in the URL (spawn: also handed to the server; not with stdio). */
+  /** Sent as `?token=` in the URL (spawn: also handed to the server, in its environment; not with stdio). */
   token?: string;
   /** Milliseconds to wait for the connection, and for each reply. */
   timeout?: number;
@@ -151,7 +175,11 @@ export interface ConnectOptions {
   WebSocket?: WebSocketClass;
 }
 
-/** Connect to the liaison at `address` (`ws://host:port` or `host:port`); resolves to a Client once open. */
+/**
+ * Connect to the liaison at `address` (`ws://host:port` or `host:port`; the port is required); resolves to a
+ * Client once open and greeted. Rejects with an Error saying why it could not connect, where the platform
+ * lets it know (browsers do not).
+ */
 export declare function connect(address: string, options?: ConnectOptions): Promise<Client>;
 
 export interface SpawnOptions extends ConnectOptions {
@@ -161,6 +189,22 @@ export interface SpawnOptions extends ConnectOptions {
   python?: string;
   /** Websocket only: HOST:PORT to listen on; 127.0.0.1:0 (a free port) by default. */
   address?: string;
+  /** `--allow-import`: the module trees targets may import from (a string is one). */
+  allowImport?: string | readonly string[];
+  /** Websocket only: `--allow-origin`, the browser page origins also allowed (a string is one). */
+  allowOrigin?: string | readonly string[];
+  /** `--log-level` of the server's log on stderr (passed through to this process's): WARNING by default. */
+  logLevel?: "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
+  /** `--max-size`: the largest message in bytes the server takes. */
+  maxSize?: number;
+  /** Websocket only: `--max-clients`, the most connections open at once. */
+  maxClients?: number;
+  /** Any other command-line arguments for the server, such as ["--send-timeout", "30"]. */
+  args?: readonly string[];
+  /** The server's working directory. */
+  cwd?: string;
+  /** The server's environment, instead of this process's (the token is added to it). */
+  env?: Record<string, string | undefined>;
 }
 
 /** Node and Electron: start a liaison server in a child process and resolve to a client of it once it has started. */

@@ -11,6 +11,19 @@ export const CANCEL_GRACE = 1000;
 /** Most of a spawned server's stderr quoted in an error, in characters. */
 const STDERR_QUOTE = 4000;
 
+/** What a server writes to stdout once it listens and once it stops (liaison/constants.py), before `@ADDRESS`. */
+const START_MARKER = "LIAISON:CONNECTED";
+const STOP_MARKER = "LIAISON:DISCONNECTED";
+
+/** The features this client asks for in `hello`: "interleave", pushed messages as they are made, even during its calls. */
+export const FEATURES = Object.freeze(["interleave"]);
+
+/** Commands a server answers at once, out of turn: every other request is answered in the order it was sent. */
+const URGENT = new Set(["ping", "cancel", "hello"]);
+
+/** The server's limits on a request, as a server without `hello` has them (liaison.protocol). */
+const DEFAULT_LIMITS = Object.freeze({ max_depth: 100 });
+
 /** The remote liaison answered with an error: its exception type name, message and traceback lines. */
 export class RemoteError extends Error {
   constructor({ type, message, traceback = [] }) {
@@ -73,11 +86,77 @@ function after(milliseconds, callback) {
   return Number.isFinite(milliseconds) ? setTimeout(callback, milliseconds) : null;
 }
 
+/** Throw a RangeError, saying why, if the server would refuse request `text` (of `command`) as over its `limits`. */
+function checkLimits(command, text, { max_depth: maxDepth, max_size: maxSize }) {
+  if (Number.isFinite(maxSize) && text.length * 3 > maxSize) {
+    const size = utf8Length(text);
+    if (size > maxSize) {
+      throw new RangeError(`cannot send ${command}: the request is ${size} bytes, more than the ${maxSize} the server ` +
+        "takes (its --max-size)");
+    }
+  }
+  if (Number.isFinite(maxDepth) && deeperThan(text, maxDepth)) {
+    throw new RangeError(`cannot send ${command}: it nests arrays and objects more than the ${maxDepth} levels the ` +
+      `server takes, counted from the request's outer object (an argument may nest ${maxDepth - 3})`);
+  }
+}
+
+/** How many bytes `text` takes in UTF-8 (JSON.stringify's text has no lone surrogate). */
+function utf8Length(text) {
+  let bytes = text.length;
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit >= 0x80) bytes += unit < 0x800 || (unit >= 0xd800 && unit < 0xe000) ? 1 : 2;
+  }
+  return bytes;
+}
+
+/** Whether JSON `text` nests arrays and objects more than `limit` levels deep; text with few brackets is passed at once. */
+function deeperThan(text, limit) {
+  let brackets = 0;
+  for (const open of "[{") {
+    for (let at = text.indexOf(open); at >= 0 && brackets <= limit; at = text.indexOf(open, at + 1)) brackets++;
+  }
+  if (brackets <= limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (inString) {
+      if (unit === 0x5c) index++; // a backslash escapes the next unit
+      else if (unit === 0x22) inString = false;
+    } else if (unit === 0x22) {
+      inString = true;
+    } else if (unit === 0x5b || unit === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (unit === 0x5d || unit === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /** The URL of `address` (`ws://host:port/...` or `host:port`) without any token, as messages show it. */
 function shownUrl(address) {
   const url = new URL(address.includes("://") ? address : `ws://${address}`);
   url.searchParams.delete("token");
   return url.href;
+}
+
+/** Throw, saying what to give, unless `address` (`ws://host:port/...` or `host:port`) names a host and a port. */
+function checkAddress(address) {
+  const text = typeof address === "string" && address.includes("://") ? address : `ws://${address}`;
+  const shown = JSON.stringify(address);
+  try {
+    new URL(text);
+  } catch {
+    throw new TypeError(`${shown} is not an address: give HOST:PORT or ws://HOST:PORT, for example localhost:8001`);
+  }
+  // URL drops a scheme's default port (ws://host:80), so look for one in the text itself.
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:\d+(?:[/?#]|$)/i.test(text)) {
+    throw new TypeError(`${shown} has no port: give HOST:PORT, for example localhost:8001 (the server's default), ` +
+      "or the port its start marker shows");
+  }
 }
 
 /**
@@ -93,9 +172,12 @@ export class Client {
     this.timeout = timeout;
     this.nextId = 1;
     this.pending = new Map();
-    this.abandoned = new Set();
+    // Requests nobody waits for any more, by id, with their command, until their reply comes.
+    this.abandoned = new Map();
     this.handlers = new Map();
     this.ended = null;
+    this.hello = null;
+    this.limits = DEFAULT_LIMITS;
     this.closed = channel.open({ message: (text) => this.receive(text), end: (reason) => this.end(reason) });
   }
 
@@ -124,8 +206,9 @@ export class Client {
    * When the timeout passes or the signal aborts, the call is cancelled in the server. A timed-out call then
    * rejects with a TimeoutError (its `cause` is the Cancelled RemoteError when that came), an aborted one with
    * the server's reply (a Cancelled RemoteError, unless it had finished), each as soon as the server has ended
-   * it, or after CANCEL_GRACE ms if it does not (an aborted one then with `signal.reason`).
-   * The returned promise carries the request's id as `.id`.
+   * it, or after CANCEL_GRACE ms if it does not (an aborted one then with `signal.reason`). A request over the
+   * server's limits (its nesting, and its size when it told it in `hello`) rejects at once with a RangeError,
+   * sending nothing. The returned promise carries the request's id as `.id`.
    */
   call(command, args = [], kwargs = {}, { timeout = this.timeout, signal } = {}) {
     let id = null;
@@ -133,6 +216,7 @@ export class Client {
       if (this.ended !== null) throw new Error(this.ended);
       signal?.throwIfAborted();
       const text = JSON.stringify({ command: { command, args, kwargs }, id: this.nextId });
+      checkLimits(command, text, this.limits);
       id = this.nextId++;
       const call = { command, timeout, resolve, reject, timer: null, signal, onAbort: null, stopping: null, cancelId: null,
         cancelAnswer: null };
@@ -185,7 +269,7 @@ export class Client {
   /** Stop waiting for request `id` and drop its reply without a word if it comes; return its call, if it was waiting. */
   abandon(id) {
     if (!this.pending.has(id)) return undefined;
-    this.abandoned.add(id);
+    this.abandoned.set(id, this.pending.get(id).command);
     return this.forget(id);
   }
 
@@ -220,9 +304,37 @@ export class Client {
     else this.push(message);
   }
 
+  /**
+   * Send `hello` with FEATURES and keep the server's answer as `hello`, and the limits it gives; a server
+   * without `hello` (liaison-py, older liaison-backend) answers with an error, and the client goes on without.
+   */
+  async greet() {
+    let answer = null;
+    try {
+      answer = await this.call("hello", [], { features: [...FEATURES] });
+    } catch (error) {
+      if (!(error instanceof RemoteError)) throw error;
+    }
+    if (answer !== null && typeof answer === "object" && "protocol" in answer) {
+      this.hello = answer;
+      this.limits = { ...DEFAULT_LIMITS, ...answer.limits };
+    }
+  }
+
+  /**
+   * The id of the oldest request still unanswered that is not urgent. The server answers those in the order
+   * they came, so an error reply whose `evt` is null (the server could not read the request) is that one's.
+   */
+  oldestWaiting() {
+    const ids = [];
+    for (const [id, call] of this.pending) if (!URGENT.has(call.command)) ids.push(id);
+    for (const [id, command] of this.abandoned) if (!URGENT.has(command)) ids.push(id);
+    return ids.reduce((oldest, id) => (oldest === undefined || id < oldest ? id : oldest), undefined);
+  }
+
   /** Settle the call a reply answers. */
   settle(reply) {
-    const id = reply.evt?.id;
+    const id = reply.evt === null && reply.tag === "error" ? this.oldestWaiting() : reply.evt?.id;
     if (this.abandoned.delete(id)) return;
     if (!this.pending.has(id)) {
       console.warn(`liaison: a reply from ${this.url} matches no waiting call:`, reply);
@@ -304,7 +416,7 @@ function openSocket(address, { token, timeout, WebSocket }) {
     });
     const failed = () => {
       clearTimeout(timer);
-      reject(new Error(`could not connect to ${url}`));
+      handshakeAnswer(withToken, timeout).then((answer) => reject(new Error(notOpened(url, answer, token != null))));
     };
     socket.addEventListener("error", failed);
     socket.addEventListener("open", () => {
@@ -315,13 +427,84 @@ function openSocket(address, { token, timeout, WebSocket }) {
   });
 }
 
+/** What a page learns of a websocket that did not open: nothing, so the message lists what it may be. */
+const BROWSER_HIDES = "the browser does not tell pages why. Nothing may be listening there, or the server refused " +
+  "the token (HTTP 401), the page's origin or host (403), or was full (503): a server that refused says why on its stderr";
+
 /**
- * Connect to the liaison at `address` (`ws://host:port` or `host:port`); resolves to a Client once open.
- * Options: `token`, `timeout` (ms), and `WebSocket` where the platform has none (Node before 22: the `ws` package).
+ * How the server answers a websocket handshake for `url` (a URL object, with any token): `{status}`, or `{error}`
+ * when the connection failed. A WebSocket that did not open does not say why, so Node (and Electron's main
+ * process) asks again over plain HTTP; null in browsers, which cannot.
+ */
+async function handshakeAnswer(url, timeout) {
+  if (!globalThis.process?.versions?.node) return null;
+  let http;
+  try {
+    http = await import(url.protocol === "wss:" ? "node:https" : "node:http");
+  } catch {
+    return null;
+  }
+  return new Promise((resolve) => {
+    const request = http.get(url.href.replace(/^ws/, "http"), { headers: {
+      Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    } });
+    const timer = after(timeout, () => request.destroy(new Error(`no answer within ${timeout} ms`)));
+    const settle = (answer) => {
+      clearTimeout(timer);
+      resolve(answer);
+    };
+    request.once("response", (response) => {
+      settle({ status: response.statusCode });
+      request.destroy();
+    });
+    request.once("upgrade", (response, socket) => {
+      settle({ status: response.statusCode });
+      socket.destroy();
+    });
+    // Also after the answer: destroying the request may fail it.
+    request.on("error", (error) => settle({ error }));
+  });
+}
+
+/** Why a WebSocket to `shown` (its URL without token) did not open, given the server's `answer` (null: unknown), and what to do. */
+function notOpened(shown, answer, tokenSent) {
+  if (answer === null) return `could not connect to ${shown}: ${BROWSER_HIDES}`;
+  if (answer.error?.code === "ECONNREFUSED") return `nothing is listening at ${shown}: is the server started, at this address?`;
+  if (answer.error) return `could not connect to ${shown}: ${answer.error.message}`;
+  const started = "the one the server was started with (its LIAISON_TOKEN or --token)";
+  switch (answer.status) {
+    case 401:
+      return tokenSent ? `${shown} refused the token (HTTP 401): pass ${started}`
+        : `${shown} wants a token (HTTP 401): pass ${started} as {token}`;
+    case 403:
+      return `${shown} refused the host name ${new URL(shown).hostname} (HTTP 403, against DNS rebinding): connect to ` +
+        "localhost, 127.0.0.1 or the address the server was started on";
+    case 503:
+      return `${shown} is full (HTTP 503): it has as many clients as its --max-clients allows; close another ` +
+        "client, or start the server with a higher --max-clients";
+    case 101:
+      return `could not connect to ${shown}, though the server lets a connection in now: try again`;
+    default:
+      return `${shown} refused the connection with HTTP ${answer.status}`;
+  }
+}
+
+/**
+ * Connect to the liaison at `address` (`ws://host:port` or `host:port`); resolves to a Client once open and
+ * greeted (`hello`). Options: `token`, `timeout` (ms), and `WebSocket` where the platform has none (Node before
+ * 22: the `ws` package). Rejects with an Error that says why the connection failed, where the platform lets it know.
  */
 export async function connect(address, { token, timeout = DEFAULT_TIMEOUT, WebSocket } = {}) {
+  checkAddress(address);
   const socket = await openSocket(address, { token, timeout, WebSocket: webSocketClass(WebSocket) });
-  return new Client(socketChannel(socket), { timeout });
+  const client = new Client(socketChannel(socket), { timeout });
+  try {
+    await client.greet();
+  } catch (error) {
+    client.channel.close();
+    throw error;
+  }
+  return client;
 }
 
 /** A Client of a server it started; close() also stops that server. */
@@ -354,16 +537,6 @@ export class SpawnedClient extends Client {
     await this.exited;
     clearTimeout(killer);
   }
-}
-
-/** Run `python -m liaison.constants` and resolve to its markers. */
-function markers(python, childProcess) {
-  return new Promise((resolve, reject) => {
-    childProcess.execFile(python, ["-m", "liaison.constants"], (error, stdout, stderr) => {
-      if (error) reject(new Error(`${python} -m liaison.constants failed: ${stderr.trim() || error.message}`));
-      else resolve(JSON.parse(stdout));
-    });
-  });
 }
 
 /**
@@ -460,38 +633,64 @@ function pipeChannel(child, command, stopLine) {
   };
 }
 
+/** spawn()'s options for the server, with the command-line option each stands for; an array gives it once per item. */
+const SERVER_OPTIONS = {
+  allowImport: "--allow-import",
+  allowOrigin: "--allow-origin",
+  logLevel: "--log-level",
+  maxSize: "--max-size",
+  maxClients: "--max-clients",
+};
+
+/** spawn()'s options that only a websocket server takes: nothing but this process can reach a stdio one. */
+const REACHABLE_ONLY = ["address", "token", "allowOrigin", "maxClients"];
+
+/** The command-line arguments of the server options among spawn()'s `options`. */
+function serverArguments(options) {
+  return Object.entries(SERVER_OPTIONS).flatMap(([name, flag]) =>
+    [options[name] ?? []].flat().flatMap((value) => [flag, String(value)]));
+}
+
 /**
- * Node and Electron: start a liaison server in a child process, wait for its start marker, and
- * resolve to a SpawnedClient whose close() stops the server.
- * `transport` "websocket" (the default) runs `python -m liaison.websocket address` (default
- * 127.0.0.1:0, a free port) and connects, with `token` also handed to the server in LIAISON_TOKEN;
- * "stdio" runs `python -m liaison.stdio` and talks over its stdin and stdout (no port, no token:
- * nothing else can connect). Options as connect(), plus `python` (default python3, or python on
- * Windows). The server's stderr is passed through to this process's stderr. Rejects, quoting the
- * server's stderr, if it exits or stays silent past the timeout.
+ * Node and Electron: start a liaison server in a child process, wait for its start marker, and resolve to a
+ * SpawnedClient whose close() stops the server, once it has greeted the server (`hello`).
+ * `transport` "websocket" (the default) runs `python -m liaison.websocket address` (default 127.0.0.1:0, a
+ * free port) and connects, with `token` handed to the server in its environment (LIAISON_TOKEN), never on its
+ * command line; "stdio" runs `python -m liaison.stdio` and talks over its stdin and stdout (no port, no token:
+ * nothing else can connect). Options as connect(), plus `python` (default python3, or python on Windows); the
+ * server's options `allowImport` (an array of module prefixes), `allowOrigin` (an array of origins), `logLevel`,
+ * `maxSize` (bytes) and `maxClients`; `args`, any other command-line arguments for the server; and `cwd` and
+ * `env` for its process, as child_process.spawn takes them (`env` replaces this process's environment). The
+ * server's stderr is passed through to this process's stderr. Rejects, quoting the server's stderr, if it exits
+ * or stays silent past the timeout.
  */
-export async function spawn({
-  transport = "websocket",
-  python = globalThis.process?.platform === "win32" ? "python" : "python3",
-  address,
-  token,
-  timeout = DEFAULT_TIMEOUT,
-  WebSocket,
-} = {}) {
-  if (transport === "stdio" && (address != null || token != null)) {
-    throw new TypeError("spawn({transport: \"stdio\"}) takes no address or token: nothing but this process can reach it");
+export async function spawn(options = {}) {
+  const {
+    transport = "websocket",
+    python = globalThis.process?.platform === "win32" ? "python" : "python3",
+    address,
+    token,
+    timeout = DEFAULT_TIMEOUT,
+    WebSocket,
+    args = [],
+    cwd,
+    env = process.env,
+  } = options;
+  if (transport === "stdio" && REACHABLE_ONLY.some((name) => options[name] != null)) {
+    throw new TypeError('spawn({transport: "stdio"}) takes no address, token, allowOrigin or maxClients: nothing but this ' +
+      "process can reach it");
   }
   if (transport !== "stdio" && transport !== "websocket") {
     throw new TypeError(`transport must be "websocket" or "stdio", not ${JSON.stringify(transport)}`);
   }
   const socketClass = transport === "websocket" ? webSocketClass(WebSocket) : null;
   const childProcess = await import("node:child_process");
-  const { START_MARKER, STOP_MARKER } = await markers(python, childProcess);
-  const env = { ...process.env };
-  if (token != null) env.LIAISON_TOKEN = token;
-  const args = transport === "stdio" ? ["-m", "liaison.stdio"] : ["-m", "liaison.websocket", address ?? "127.0.0.1:0"];
-  const command = [python, ...args].join(" ");
-  const child = childProcess.spawn(python, args, { env, stdio: [transport === "stdio" ? "pipe" : "ignore", "pipe", "pipe"] });
+  const serverEnv = { ...env };
+  if (token != null) serverEnv.LIAISON_TOKEN = token;
+  const command = transport === "stdio" ? ["-m", "liaison.stdio"] : ["-m", "liaison.websocket", address ?? "127.0.0.1:0"];
+  command.push(...serverArguments(options), ...args);
+  const shown = [python, ...command].join(" ");
+  const child = childProcess.spawn(python, command, { cwd, env: serverEnv, stdio: [transport === "stdio" ? "pipe" : "ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (text) => {
@@ -500,14 +699,18 @@ export async function spawn({
   });
   const stderrSoFar = () => stderr.trim() || "(nothing)";
   try {
+    let client;
     if (transport === "stdio") {
-      const channel = pipeChannel(child, command, `${STOP_MARKER}@stdio`);
-      await started(child, `${START_MARKER}@stdio\n`, { command, timeout, stderrSoFar, lines: channel.lines });
-      return new SpawnedClient(channel, child, transport, { timeout });
+      const channel = pipeChannel(child, shown, `${STOP_MARKER}@stdio`);
+      await started(child, `${START_MARKER}@stdio\n`, { command: shown, timeout, stderrSoFar, lines: channel.lines });
+      client = new SpawnedClient(channel, child, transport, { timeout });
+    } else {
+      const listening = await started(child, `${START_MARKER}@`, { command: shown, timeout, stderrSoFar });
+      const socket = await openSocket(listening, { token, timeout, WebSocket: socketClass });
+      client = new SpawnedClient(socketChannel(socket), child, transport, { timeout });
     }
-    const listening = await started(child, `${START_MARKER}@`, { command, timeout, stderrSoFar });
-    const socket = await openSocket(listening, { token, timeout, WebSocket: socketClass });
-    return new SpawnedClient(socketChannel(socket), child, transport, { timeout });
+    await client.greet();
+    return client;
   } catch (error) {
     child.kill("SIGKILL");
     throw error;

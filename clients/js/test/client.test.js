@@ -163,7 +163,8 @@ test("the token goes in the URL", async () => {
   assert.equal(await client.ping(), "pong");
   await client.close();
   // Messages never show it.
-  await assert.rejects(connect("127.0.0.1:1", { WebSocket, token: "s3cret" }), { message: "could not connect to ws://127.0.0.1:1/" });
+  await assert.rejects(connect("127.0.0.1:1", { WebSocket, token: "s3cret" }),
+    { message: "nothing is listening at ws://127.0.0.1:1/: is the server started, at this address?" });
 });
 
 test("spawn starts a server and close stops it", async () => {
@@ -200,10 +201,13 @@ test("a spawned server's output never fills a pipe: 64 KiB and more on stdout an
 
 test("spawn hands its token to the server, which then refuses clients without it", async () => {
   const client = await spawn({ WebSocket, token: "per-launch secret" });
-  assert.equal(await client.ping(), "pong");
-  await assert.rejects(connect(client.url, { WebSocket }), /could not connect/);
-  await (await connect(client.url, { WebSocket, token: "per-launch secret" })).close();
-  await client.close();
+  try {
+    assert.equal(await client.ping(), "pong");
+    await assert.rejects(connect(client.url, { WebSocket }), /wants a token \(HTTP 401\)/);
+    await (await connect(client.url, { WebSocket, token: "per-launch secret" })).close();
+  } finally {
+    await client.close();
+  }
   assert.equal(client.process.exitCode, 0);
 });
 

@@ -91,9 +91,11 @@ test("a server that dies rejects the calls waiting for it", async () => {
   await own.close();
 });
 
-test("stdio takes no address or token", async () => {
-  await assert.rejects(spawn({ transport: "stdio", token: "x" }), { name: "TypeError", message: /takes no address or token/ });
-  await assert.rejects(spawn({ transport: "stdio", address: "127.0.0.1:0" }), { name: "TypeError" });
+test("stdio takes no address, token or option about who may connect", async () => {
+  for (const option of [{ token: "x" }, { address: "127.0.0.1:0" }, { allowOrigin: ["https://app.example"] }, { maxClients: 2 }]) {
+    await assert.rejects(spawn({ transport: "stdio", ...option }),
+      { name: "TypeError", message: /^spawn\(\{transport: "stdio"\}\) takes no address, token, allowOrigin or maxClients: / });
+  }
   await assert.rejects(spawn({ transport: "pipes" }), { name: "TypeError", message: /transport must be "websocket" or "stdio"/ });
 });
 

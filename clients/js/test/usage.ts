@@ -1,8 +1,8 @@
 // How a TypeScript app uses liaison-client: `npm test` type-checks this file (tsc --strict) against liaison.d.ts.
 // It is never run. Lines marked @ts-expect-error must stay errors, so the declarations cannot drift to `any`.
 import {
-  CANCEL_GRACE, Client, DEFAULT_TIMEOUT, RemoteError, SpawnedClient, connect, spawn,
-  type CallOptions, type CancelAnswer, type CommandList, type Description, type TaggedMessage,
+  CANCEL_GRACE, Client, DEFAULT_TIMEOUT, FEATURES, RemoteError, SpawnedClient, connect, spawn,
+  type CallOptions, type CancelAnswer, type CommandList, type Description, type ServerHello, type TaggedMessage,
 } from "liaison-client";
 
 export async function usage(): Promise<void> {
@@ -10,6 +10,14 @@ export async function usage(): Promise<void> {
   const client: Client = await connect("ws://127.0.0.1:8001", { token: "secret", timeout: 5000, WebSocket });
   const spawned: SpawnedClient = await spawn({ transport: "stdio", python: "python3", timeout: timeouts[0] });
   const listening: SpawnedClient = await spawn({ address: "127.0.0.1:0", token: "t" });
+  const configured = await spawn({
+    allowImport: ["math", "myapp.api"], allowOrigin: "https://app.example", logLevel: "INFO", maxSize: 1 << 20, maxClients: 4,
+    args: ["--send-timeout", "30"], cwd: "/tmp", env: { PATH: "/usr/bin", PYTHONPATH: "src" },
+  });
+  const hello: ServerHello | null = configured.hello;
+  const features: readonly string[] = hello?.features ?? FEATURES;
+  const maxSize: number | undefined = hello?.limits.max_size;
+  console.log(features, maxSize);
 
   const pong: "pong" = await client.ping();
   const root: number = await client.run<number>("math:sqrt", [2]);
@@ -65,8 +73,10 @@ export async function usage(): Promise<void> {
   await spawn({ transport: "pipe" });
   // @ts-expect-error: cancel takes a request id
   await client.cancel("1");
+  // @ts-expect-error: there is no such log level
+  await spawn({ logLevel: "LOUD" });
   console.log(wrong);
 
   await client.closed;
-  await Promise.all([client.close(), spawned.close(), listening.close(), spawned.exited]);
+  await Promise.all([client.close(), spawned.close(), listening.close(), configured.close(), spawned.exited]);
 }

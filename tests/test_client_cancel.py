@@ -89,8 +89,8 @@ def test_cancel_takes_a_queued_call_out_before_it_runs(server, client):
 
 
 def test_cancel_of_a_finished_or_unknown_request_says_so(client):
-    assert client.run("math:sqrt", 4) == 2.0  # a client numbers its requests from 1
-    assert client.cancel(1) == "finished"
+    assert client.run("math:sqrt", 4) == 2.0  # a client numbers its requests from 1, and hello was the first
+    assert client.cancel(2) == "finished"
     assert client.cancel(987654321) == "unknown"
 
 

@@ -173,8 +173,6 @@ def test_limits_are_checked_before_sending_to_a_real_server(transport):
         assert client.run("builtins:len", "1" * 5000) == 5000
 
 
-@pytest.mark.skip(reason="needs the server's hello command (feature interleave), which lands on main with the lead's "
-                         "protocol work")
 @pytest.mark.parametrize("transport", ["websocket", "stdio"])
 def test_a_real_server_answers_hello_enabling_interleave(transport):
     with spawn(transport=transport, timeout=10) as client:

@@ -124,9 +124,8 @@ test("a request over a real stdio server's max size fails at once, whether the s
   }
 });
 
-const NEEDS_HELLO = "needs the server's hello command (feature interleave), which lands on main with the lead's protocol work";
 
-test("a real server answers hello, enabling interleave", { skip: NEEDS_HELLO }, async () => {
+test("a real server answers hello, enabling interleave", async () => {
   for (const transport of ["websocket", "stdio"]) {
     const client = await spawn({ transport, WebSocket });
     try {

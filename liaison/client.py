@@ -3,6 +3,7 @@ over a websocket or over the child's stdin and stdout.
 
 Calls block until their own reply. One reader thread receives every message and hands
 each reply to the caller waiting on its id, so one client can be shared between threads;
+a call's output, progress and streamed items go to that call's callbacks and iterator, and
 messages the server pushes go to the handlers registered with :meth:`Client.on`. Websockets
 need ``websocket-client`` (``pip install 'liaison-backend[client]'``); stdio needs nothing.
 """
@@ -12,6 +13,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -23,7 +25,8 @@ from .extras import require
 from .protocol import MAX_DEPTH, MAX_INT_DIGITS
 from .remote import RemoteError, headline, is_reply, remote_error, result
 
-__all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT", "CANCEL_GRACE", "FEATURES"]
+__all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT", "CANCEL_GRACE", "FEATURES",
+           "STREAM_WINDOW"]
 
 logger = logging.getLogger("liaison")
 
@@ -43,7 +46,19 @@ _STDERR_QUOTE = 4000
 FEATURES = ("interleave",)
 
 #: Commands a server answers at once, out of turn; it answers every other request in the order it was sent.
-_URGENT = frozenset(["ping", "cancel", "hello"])
+_URGENT = frozenset(["ping", "cancel", "hello", "more"])
+
+#: Items of a streamed result the server sends ahead of those read, unless :meth:`Client.stream` is told otherwise.
+STREAM_WINDOW = 16
+
+#: The largest window a server takes.
+_MAX_WINDOW = 1024
+
+#: Messages a server sends for one request, before its reply, by tag: the callback of the call each goes to.
+_CALL_MESSAGES = {"stream": "on_output", "progress": "on_progress", "item": "items"}
+
+#: What the iterator of a streamed call finds in its queue once the reply has come or the connection has ended.
+_END = object()
 
 #: The server's limits on a request, as a server without ``hello`` has them.
 _DEFAULT_LIMITS = {"max_depth": MAX_DEPTH, "max_int_digits": MAX_INT_DIGITS}
@@ -61,18 +76,31 @@ def _at_least(args, count, usage):
 class _Pending:
     """A call waiting for its reply; ``reply`` stays None if the connection ends first.
 
-    An *abandoned* call timed out: its reply, if it ever comes, is dropped without a word.
+    An *abandoned* call timed out or was given up: its reply, and any message for it, are
+    dropped without a word if they ever come. *on_output* and *on_progress* take the call's
+    output and progress messages; *items*, a queue, the items of a streamed result, then
+    :data:`_END`.
     """
 
-    __slots__ = ("command", "done", "reply", "order", "sent", "abandoned")
+    __slots__ = ("command", "done", "reply", "order", "sent", "abandoned", "on_output", "on_progress", "items")
 
-    def __init__(self, command):
+    def __init__(self, command, on_output=None, on_progress=None, items=None):
         self.command = command
         self.done = threading.Event()
         self.reply = None
         self.order = None  # its place among the client's requests on the wire, once it is being sent
         self.sent = False
         self.abandoned = False
+        self.on_output = on_output
+        self.on_progress = on_progress
+        self.items = items
+
+    def settle(self, reply):
+        """Take the reply (None: the connection ended) and wake whoever waits for it."""
+        self.reply = reply
+        self.done.set()
+        if self.items is not None:
+            self.items.put(_END)
 
 
 class Client:
@@ -161,7 +189,7 @@ class Client:
 
     # Requests and replies.
 
-    def call(self, command, args=(), kwargs=None, timeout=None):
+    def call(self, command, args=(), kwargs=None, timeout=None, on_output=None, on_progress=None, log_level=None):
         """Send *command* with *args* and *kwargs*, wait for its reply and return the response.
 
         *timeout* (seconds; None: the client's ``timeout``, which may itself be None to wait for
@@ -169,14 +197,107 @@ class Client:
         ``TimeoutError`` is raised as soon as the server has ended it, or after
         :data:`CANCEL_GRACE` more seconds if it does not (a command blocked in C cannot be
         interrupted); its ``__cause__`` is the ``Cancelled`` RemoteError when that came.
+
+        *on_output* asks the server for the command's output: ``on_output(message)`` gets each
+        ``{"tag": "stream", "id", "name", "text"}`` message (``name``: ``"stdout"``, ``"stderr"``,
+        ``"log"`` for logging records at *log_level* and above, default ``"WARNING"``, or
+        ``"warning"``). *on_progress* asks for its progress: ``on_progress(message)`` gets each
+        ``{"tag": "progress", "id", "done", "total", "message"}`` from ``liaison.progress()``.
+        Both run on the reader thread, all before the call returns. Without them the command's
+        output goes where it goes without a client (the server's stdout, stderr and log).
         """
         timeout = self.timeout if timeout is None else timeout
-        request_id, pending = self._request(command, args, kwargs)
+        request_id, pending = self._request(command, args, kwargs, _Pending(command, on_output, on_progress),
+                                            _report_fields(on_output, on_progress, log_level))
         if not pending.done.wait(timeout):
             raise self._timed_out(request_id, pending, timeout)
         if pending.reply is None:
             raise ConnectionError(self._ended)
         return result(pending.reply)
+
+    def stream(self, command, args=(), kwargs=None, timeout=None, window=STREAM_WINDOW, on_output=None,
+               on_progress=None, log_level=None):
+        """Send *command* asking for its result item by item; return an iterator of the items.
+
+        For a command whose result is an iterator (a generator, ``map``...), the server sends each
+        item as it is made, at most *window* (1 to 1024) ahead of those this iterator has given;
+        the command's generator waits for the rest. The request goes out when the first item is
+        asked for. *timeout* (seconds; None: the client's) bounds each wait for the next item or
+        the end, not the whole stream: when it passes, the request is cancelled and
+        ``TimeoutError`` raised, as for :meth:`call`. Closing the iterator before its end
+        (``break`` out of a ``for`` loop, ``close()``) cancels the request, without waiting: the
+        server closes the generator, whose ``finally`` runs. An error reply, the generator's
+        exception included, raises :class:`RemoteError` once the items before it are given.
+        A result that is a list (or a server that cannot stream, which sends the list) gives its
+        items; any other result raises ``TypeError``. *on_output*, *on_progress* and *log_level*
+        are as for :meth:`call`.
+        """
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= _MAX_WINDOW:
+            raise ValueError("window must be a whole number of items from 1 to {}, not {!r}".format(_MAX_WINDOW,
+                                                                                                  window))
+        fields = dict(_report_fields(on_output, on_progress, log_level), stream={"window": window})
+        return self._items(command, args, kwargs, self.timeout if timeout is None else timeout, window, fields,
+                           _Pending(command, on_output, on_progress, queue.Queue()))
+
+    def _items(self, command, args, kwargs, timeout, window, fields, pending):
+        """The generator :meth:`stream` returns: send the request, give each item as it comes, and say
+        ``more`` after each half *window* given; cancel the request if closed before its end."""
+        request_id, _ = self._request(command, args, kwargs, pending, fields)
+        given = 0
+        unacknowledged = 0
+        try:
+            while True:
+                item = self._next_item(request_id, pending, timeout)
+                if item is _END:
+                    break
+                yield item
+                given += 1
+                unacknowledged += 1
+                if unacknowledged >= max(1, window // 2):
+                    self._more(request_id, unacknowledged, pending)
+                    unacknowledged = 0
+        finally:
+            if not pending.done.is_set() and not pending.abandoned:
+                self._give_up(request_id)
+        if pending.reply is None:
+            raise ConnectionError(self._ended)
+        response = result(pending.reply)
+        if response == {"items": given}:
+            return
+        if not isinstance(response, list) or given:
+            raise TypeError("{} returned {}, not an iterator or a list: use call() for it".format(
+                command, type(response).__name__))
+        for item in response:
+            yield item
+
+    def _next_item(self, request_id, pending, timeout):
+        """The next item of a streamed call, or :data:`_END`; TimeoutError, once the call is cancelled, if none
+        comes within *timeout* seconds."""
+        try:
+            return pending.items.get(timeout=timeout)
+        except queue.Empty:
+            pass
+        raise self._timed_out(request_id, pending, timeout, "no item or reply of")
+
+    def _more(self, request_id, count, pending):
+        """Tell the server that *count* more items of streamed request *request_id* were given; nobody waits
+        for the answer. Nothing is sent once the stream has ended."""
+        if pending.done.is_set():
+            return
+        try:
+            more_id, _ = self._request("more", [request_id, count], None)
+        except ConnectionError:
+            return  # the iterator learns of it from its queue
+        self._abandon(more_id)
+
+    def _give_up(self, request_id):
+        """Cancel a streamed request whose iterator was closed early, dropping all that still comes for it."""
+        self._abandon(request_id)
+        try:
+            cancel_id, _ = self._request("cancel", [request_id], None)
+        except ConnectionError:
+            return
+        self._abandon(cancel_id)
 
     def in_flight(self):
         """The ids of this client's calls sent and waiting for their reply, mapped to their command names."""
@@ -198,12 +319,14 @@ class Client:
             self.hello = answer
             self._limits = dict(_DEFAULT_LIMITS, **(answer.get("limits") or {}))
 
-    def _request(self, command, args, kwargs):
-        """Send one request; return its id and the :class:`_Pending` its reply will reach."""
+    def _request(self, command, args, kwargs, pending=None, fields=None):
+        """Send one request, with *fields* beside its command and id; return its id and the :class:`_Pending`
+        its reply will reach (*pending*, or a new one)."""
         request_id = next(self._ids)
-        text = _encode({"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": request_id},
-                       self._limits)
-        pending = _Pending(command)
+        message = {"command": {"command": command, "args": list(args), "kwargs": kwargs or {}}, "id": request_id}
+        message.update(fields or {})
+        text = _encode(message, self._limits)
+        pending = _Pending(command) if pending is None else pending
         with self._lock:
             if self._ended is not None:
                 raise ConnectionError(self._ended)
@@ -225,8 +348,9 @@ class Client:
             pending.sent = True
         return request_id, pending
 
-    def _timed_out(self, request_id, pending, timeout):
-        """Cancel a call that got no reply in time and return the TimeoutError saying what came of it."""
+    def _timed_out(self, request_id, pending, timeout, missing="no reply to"):
+        """Cancel a call that got no reply (or item: *missing* says which) in time and return the TimeoutError
+        saying what came of it."""
         cancel_id = cancelling = None
         try:
             cancel_id, cancelling = self._request("cancel", [request_id], None)
@@ -235,8 +359,8 @@ class Client:
         pending.done.wait(CANCEL_GRACE)
         self._abandon(request_id)
         self._abandon(cancel_id)
-        problem = TimeoutError("no reply to {} within {} s from {}; {}".format(
-            pending.command, timeout, self.url, _cancel_outcome(cancelling, pending)))
+        problem = TimeoutError("{} {} within {} s from {}; {}".format(
+            missing, pending.command, timeout, self.url, _cancel_outcome(cancelling, pending)))
         if pending.reply is not None and pending.reply.get("tag") == "error":
             problem.__cause__ = remote_error(pending.reply)
         return problem
@@ -274,7 +398,7 @@ class Client:
                 message = json.loads(self.channel.receive())
                 if is_reply(message):
                     self._settle(message)
-                else:
+                elif not self._route(message):
                     self._push(message)
         except ConnectionError as ended:
             reason = str(ended)
@@ -293,10 +417,36 @@ class Client:
                 request_id = request.get("id") if isinstance(request, dict) else None
             pending = self._pending.pop(request_id, None) if _hashable(request_id) else None
             if pending is not None:
-                pending.reply = reply
-                pending.done.set()
+                pending.settle(reply)
         if pending is None:
             logger.warning("a reply from %s matches no waiting call: %.200s", self.url, reply)
+
+    def _route(self, message):
+        """Hand a message the server sent for one of this client's calls (its output, progress, or an item of
+        its streamed result) to that call; return False for any other message, a pushed one.
+
+        A message for an abandoned call is dropped. One whose id is no call's, or that a call did not
+        ask for, is taken for a pushed message that happens to look alike.
+        """
+        if not isinstance(message, dict) or message.get("tag") not in _CALL_MESSAGES or "id" not in message:
+            return False
+        attribute = _CALL_MESSAGES[message["tag"]]
+        request_id = message["id"]
+        with self._lock:
+            pending = self._pending.get(request_id) if _hashable(request_id) else None
+        target = None if pending is None else getattr(pending, attribute)
+        if target is None:
+            return False
+        if pending.abandoned:
+            return True
+        if attribute == "items":
+            target.put(message.get("item"))
+            return True
+        try:
+            target(message)
+        except Exception:
+            logger.exception("the %s callback of a call failed for a message from %s", attribute, self.url)
+        return True
 
     def _oldest_waiting(self):
         """The id of the oldest request sent and unanswered that is not urgent (call with the lock held).
@@ -326,7 +476,7 @@ class Client:
             self._ended = reason
             pending, self._pending = list(self._pending.values()), {}
         for call in pending:
-            call.done.set()
+            call.settle(None)
 
     def close(self):
         """Close the connection (politely: a close frame, or the end of the server's stdin) and wait for the reader."""
@@ -411,6 +561,18 @@ def _has_digit_run(text, digits):
     if 0 < limit <= digits:
         return False  # json.dumps has refused longer integers already
     return b"1" * (digits + 1) in text.encode("ascii").translate(_DIGIT_MAP)
+
+
+def _report_fields(on_output, on_progress, log_level):
+    """The request fields that ask the server for a call's output and progress: only for the callbacks given."""
+    fields = {}
+    if on_output is not None:
+        fields["output"] = True if log_level is None else {"log_level": log_level}
+    elif log_level is not None:
+        raise TypeError("log_level is the least level of the logging records sent to on_output: give on_output too")
+    if on_progress is not None:
+        fields["progress"] = True
+    return fields
 
 
 def _hashable(value):

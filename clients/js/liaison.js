@@ -19,7 +19,16 @@ const STOP_MARKER = "LIAISON:DISCONNECTED";
 export const FEATURES = Object.freeze(["interleave"]);
 
 /** Commands a server answers at once, out of turn: every other request is answered in the order it was sent. */
-const URGENT = new Set(["ping", "cancel", "hello"]);
+const URGENT = new Set(["ping", "cancel", "hello", "more"]);
+
+/** Items of a streamed result the server sends ahead of those read, unless stream() is told otherwise. */
+export const STREAM_WINDOW = 16;
+
+/** The largest window a server takes. */
+const MAX_WINDOW = 1024;
+
+/** Messages a server sends for one request, before its reply, by tag: the callback of the call each goes to. */
+const CALL_MESSAGES = { stream: "onOutput", progress: "onProgress", item: "onItem" };
 
 /** The server's limits on a request, as a server without `hello` has them (liaison.protocol). */
 const DEFAULT_LIMITS = Object.freeze({ max_depth: 100 });
@@ -72,6 +81,21 @@ function exceptionStart(lines) {
 /** Whether a parsed message is the reply to a request (it echoes the request as `evt`) rather than a push. */
 function isReply(message) {
   return message !== null && typeof message === "object" && (message.tag === "response" || message.tag === "error") && "evt" in message;
+}
+
+/** The fields of a request that ask the server for a call's output and progress: only for the callbacks given. */
+function reportFields(onOutput, onProgress, logLevel) {
+  const fields = {};
+  if (onOutput) fields.output = logLevel === undefined ? true : { log_level: logLevel };
+  else if (logLevel !== undefined) throw new TypeError("logLevel is the least level of the logging records sent to onOutput: give onOutput too");
+  if (onProgress) fields.progress = true;
+  return fields;
+}
+
+/** Whether `response` is the reply that ends a stream of `given` items: `{items: given}`. */
+function isEnd(response, given) {
+  return response !== null && typeof response === "object" && !Array.isArray(response) &&
+    Object.keys(response).length === 1 && response.items === given;
 }
 
 /** An Error named like Python's TimeoutError, for calls, connections and start-up that take too long. */
@@ -172,7 +196,7 @@ export class Client {
     this.timeout = timeout;
     this.nextId = 1;
     this.pending = new Map();
-    // Requests nobody waits for any more, by id, with their command, until their reply comes.
+    // Requests nobody waits for any more, by id, until their reply comes: what comes for them is dropped.
     this.abandoned = new Map();
     this.handlers = new Map();
     this.ended = null;
@@ -209,19 +233,115 @@ export class Client {
    * it, or after CANCEL_GRACE ms if it does not (an aborted one then with `signal.reason`). A request over the
    * server's limits (its nesting, and its size when it told it in `hello`) rejects at once with a RangeError,
    * sending nothing. The returned promise carries the request's id as `.id`.
+   * `onOutput` asks the server for the command's output: it gets each `{tag: "stream", id, name, text}` message
+   * (name "stdout", "stderr", "log" for logging records at `logLevel` and above, "WARNING" by default, or
+   * "warning"); `onProgress` asks for its progress: it gets each `{tag: "progress", id, done, total, message}`
+   * from `liaison.progress()`. Both are called before the call resolves. Without them the command's output goes
+   * where it goes without a client (the server's stdout, stderr and log).
    */
-  call(command, args = [], kwargs = {}, { timeout = this.timeout, signal } = {}) {
+  call(command, args = [], kwargs = {}, options = {}) {
+    return this.request(command, args, kwargs, options);
+  }
+
+  /**
+   * Send `command` asking for its result item by item; returns an AsyncIterable of the items, for `for await`.
+   * For a command whose result is an iterator (a generator, `map`...), the server sends each item as it is
+   * made, at most `window` (1 to 1024; STREAM_WINDOW by default) ahead of those the loop has taken; the
+   * command's generator waits for the rest. The request goes out when the loop asks for the first item.
+   * `timeout` (ms; the client's by default) bounds each wait for the next item or the end, not the whole
+   * stream; it and `signal` cancel the request as for call(), and the loop throws as the call would reject.
+   * Leaving the loop early (`break`, `return`, an exception) cancels the request without waiting: the server
+   * closes the generator, whose `finally` runs. An error reply, the generator's exception included, throws once
+   * the items before it are taken. A result that is an array (or a server that cannot stream, which sends the
+   * array) gives its items; any other result throws a TypeError. `onOutput`, `onProgress`, `logLevel` as for call().
+   */
+  stream(command, args = [], kwargs = {}, options = {}) {
+    const { window = STREAM_WINDOW } = options;
+    if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) {
+      throw new RangeError(`window must be a whole number of items from 1 to ${MAX_WINDOW}, not ${JSON.stringify(window)}`);
+    }
+    return this.items(command, args, kwargs, options, window);
+  }
+
+  /**
+   * The async generator stream() returns: send the request, give each item as it comes, say `more` after each
+   * half `window` taken, and cancel the request if the loop ends before the stream.
+   */
+  async *items(command, args, kwargs, { timeout = this.timeout, signal, onOutput, onProgress, logLevel }, window) {
+    const queue = [];
+    let wake = () => {};
+    let finished = false;
+    const onItem = (item) => {
+      queue.push(item);
+      wake();
+    };
+    const done = this.request(command, args, kwargs, { timeout, signal, onOutput, onProgress, logLevel },
+      { onItem, fields: { stream: { window } } });
+    if (done.id === null) await done; // it was not sent: this throws why
+    const call = this.pending.get(done.id);
+    done.then(() => {}, () => {}).then(() => {
+      finished = true;
+      wake();
+    });
+    let given = 0;
+    let unacknowledged = 0;
+    try {
+      for (;;) {
+        if (queue.length === 0 && !finished && !call.stopping) {
+          await new Promise((resolve) => {
+            const timer = after(timeout, () => this.stop(done.id, "timeout"));
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+        if (call.stopping || queue.length === 0) break;
+        yield queue.shift();
+        given++;
+        if (++unacknowledged >= Math.max(1, Math.floor(window / 2))) {
+          this.more(done.id, unacknowledged);
+          unacknowledged = 0;
+        }
+      }
+    } finally {
+      if (this.pending.has(done.id) && !call.stopping) this.giveUp(done.id, "closed");
+    }
+    const response = await done;
+    if (isEnd(response, given)) return;
+    if (!Array.isArray(response) || given > 0) {
+      throw new TypeError(`${command} returned ${response === null ? "null" : typeof response}, not an iterator or an ` +
+        "array: use call() for it");
+    }
+    yield* response;
+  }
+
+  /** Tell the server that `count` more items of streamed request `id` were taken, unless it has ended; nobody waits for the answer. */
+  more(id, count) {
+    if (!this.pending.has(id)) return;
+    const answer = this.request("more", [id, count], {}, { timeout: Infinity });
+    answer.catch(() => {});
+    this.abandon(answer.id);
+  }
+
+  /**
+   * Send one request: call() with, beside the options, the callback of a streamed call's items (`onItem`) and
+   * `fields` to send beside the command and id.
+   */
+  request(command, args, kwargs, { timeout = this.timeout, signal, onOutput, onProgress, logLevel } = {}, { onItem, fields } = {}) {
     let id = null;
     const promise = new Promise((resolve, reject) => {
       if (this.ended !== null) throw new Error(this.ended);
       signal?.throwIfAborted();
-      const text = JSON.stringify({ command: { command, args, kwargs }, id: this.nextId });
+      const message = { command: { command, args, kwargs }, id: this.nextId, ...reportFields(onOutput, onProgress, logLevel), ...fields };
+      const text = JSON.stringify(message);
       checkLimits(command, text, this.limits);
       id = this.nextId++;
       const call = { command, timeout, resolve, reject, timer: null, signal, onAbort: null, stopping: null, cancelId: null,
-        cancelAnswer: null };
+        cancelAnswer: null, onOutput, onProgress, onItem };
       this.pending.set(id, call);
-      call.timer = after(timeout, () => this.stop(id, "timeout"));
+      // A streamed call's timeout bounds each wait for an item, not the whole call: items() times those.
+      if (!onItem) call.timer = after(timeout, () => this.stop(id, "timeout"));
       if (signal) {
         call.onAbort = () => this.stop(id, "abort");
         signal.addEventListener("abort", call.onAbort, { once: true });
@@ -243,16 +363,25 @@ export class Client {
     if (!call || call.stopping) return;
     call.stopping = why;
     clearTimeout(call.timer);
-    call.timer = setTimeout(() => this.giveUp(id), CANCEL_GRACE);
+    call.timer = setTimeout(() => this.giveUp(id, why), CANCEL_GRACE);
     const cancelling = this.call("cancel", [id], {}, { timeout: Infinity });
     call.cancelId = cancelling.id;
     cancelling.then((answer) => { call.cancelAnswer = `cancel answered "${answer}"`; },
       (error) => { call.cancelAnswer = `the server cannot cancel it (${error.message})`; });
   }
 
-  /** A stopped call's reply did not come within CANCEL_GRACE: reject it, and drop its reply if it ever comes. */
-  giveUp(id) {
+  /**
+   * Stop waiting for call `id` and drop what still comes for it: a stopped call whose reply did not come within
+   * CANCEL_GRACE is rejected; the call of a stream whose loop ended early ("closed") is cancelled in the server.
+   */
+  giveUp(id, why) {
     const call = this.abandon(id);
+    if (why === "closed") {
+      const cancelling = this.request("cancel", [id], {}, { timeout: Infinity });
+      cancelling.catch(() => {});
+      this.abandon(cancelling.id);
+      return;
+    }
     this.abandon(call.cancelId);
     if (call.stopping === "timeout") call.reject(this.timedOut(call, null));
     else call.reject(call.signal.reason);
@@ -263,13 +392,14 @@ export class Client {
     let outcome = `${call.cancelAnswer ?? "sent cancel, no answer"}: it may still be running`;
     if (error?.type === "Cancelled") outcome = "cancelled it";
     else if (finished) outcome = "it had just ended";
-    return timeoutError(`no reply to ${call.command} within ${call.timeout} ms from ${this.url}; ${outcome}`, error ?? undefined);
+    const missing = call.onItem ? "no item or reply of" : "no reply to";
+    return timeoutError(`${missing} ${call.command} within ${call.timeout} ms from ${this.url}; ${outcome}`, error ?? undefined);
   }
 
   /** Stop waiting for request `id` and drop its reply without a word if it comes; return its call, if it was waiting. */
   abandon(id) {
     if (!this.pending.has(id)) return undefined;
-    this.abandoned.set(id, this.pending.get(id).command);
+    this.abandoned.set(id, this.pending.get(id));
     return this.forget(id);
   }
 
@@ -301,7 +431,30 @@ export class Client {
       return;
     }
     if (isReply(message)) this.settle(message);
-    else this.push(message);
+    else if (!this.route(message)) this.push(message);
+  }
+
+  /**
+   * Hand a message the server sent for one of this client's calls (its output, progress, or an item of its
+   * streamed result) to that call; return false for any other message, a pushed one. A message for an abandoned
+   * call is dropped. One whose id is no call's, or that the call did not ask for, is taken for a pushed message
+   * that happens to look alike.
+   */
+  route(message) {
+    if (message === null || typeof message !== "object" || !Object.hasOwn(CALL_MESSAGES, message.tag) || !("id" in message)) {
+      return false;
+    }
+    const callback = CALL_MESSAGES[message.tag];
+    const waiting = this.pending.get(message.id);
+    const call = waiting ?? this.abandoned.get(message.id);
+    if (!call?.[callback]) return false;
+    if (!waiting) return true;
+    try {
+      call[callback](message.tag === "item" ? message.item : message);
+    } catch (error) {
+      console.error(`liaison: the ${callback} callback of a call failed for a message from ${this.url}:`, error);
+    }
+    return true;
   }
 
   /**
@@ -328,7 +481,7 @@ export class Client {
   oldestWaiting() {
     const ids = [];
     for (const [id, call] of this.pending) if (!URGENT.has(call.command)) ids.push(id);
-    for (const [id, command] of this.abandoned) if (!URGENT.has(command)) ids.push(id);
+    for (const [id, call] of this.abandoned) if (!URGENT.has(call.command)) ids.push(id);
     return ids.reduce((oldest, id) => (oldest === undefined || id < oldest ? id : oldest), undefined);
   }
 

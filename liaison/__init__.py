@@ -11,8 +11,9 @@ if any(os.path.isfile(os.path.join(__path__[0], name, "__init__.py")) for name i
 
 from .companion import Companion, CommandError, ReentryError  # noqa: E402
 from .interrupt import Cancelled, cancelled, shielded  # noqa: E402
+from .output import progress  # noqa: E402
 from .resolve import PolicyError, ResolveError  # noqa: E402
 from .remote import RemoteError  # noqa: E402
 
-__all__ = ["Companion", "CommandError", "ReentryError", "Cancelled", "cancelled", "shielded", "PolicyError",
-           "ResolveError", "RemoteError", "__version__"]
+__all__ = ["Companion", "CommandError", "ReentryError", "Cancelled", "cancelled", "shielded", "progress",
+           "PolicyError", "ResolveError", "RemoteError", "__version__"]

@@ -276,14 +276,15 @@ class Companion:
         own("ping", self.ping, lock=False, substitute=False, urgent=True, exposed=False)
         own("describe", self.describe, substitute=False, exposed=False)
 
-    def dispatch(self, command, args=(), kwargs=None):
+    def dispatch(self, command, args=(), kwargs=None, stream=False):
         """Run protocol command *command* with its arguments and return its result.
 
         The arguments are checked against the command's signature first; then,
         as the command declares, the Companion lock is taken and string
         arguments ``"$path"`` (at any depth) are replaced by namespace objects.
         An iterator result (a generator, ``map``...) becomes the list of its
-        items, read under the lock, if it has at most ``ITERATOR_ITEMS``.
+        items, read under the lock, if it has at most ``ITERATOR_ITEMS``; with
+        *stream* it is returned as it is, for the caller to read under the lock.
         """
         entry = self.commands.command(command)
         if entry is None:
@@ -293,13 +294,18 @@ class Companion:
         kwargs = {} if kwargs is None else kwargs
         entry.check(command, args, kwargs)
         if not entry.lock:
-            return self._invoke(entry, args, kwargs)
+            return self._invoke(entry, args, kwargs, stream)
         if self.lock.held():
             raise _reentry_error()
         with self.lock:
-            return self._invoke(entry, args, kwargs)
+            return self._invoke(entry, args, kwargs, stream)
 
-    def _invoke(self, entry, args, kwargs):
+    @staticmethod
+    def is_iterator(result):
+        """Whether a command's *result* is an iterator to read (a generator, ``map``...), not a file."""
+        return isinstance(result, _ITERATORS) and not isinstance(result, io.IOBase)
+
+    def _invoke(self, entry, args, kwargs, stream=False):
         """Call *entry*'s function, substituting ``$`` references first if it declares so."""
         if entry.substitute:
             args = self.substitute(args)
@@ -308,7 +314,7 @@ class Companion:
             result = call_exposed(entry.function, *args, **kwargs)
         else:
             result = entry.function(*args, **kwargs)
-        if isinstance(result, _ITERATORS) and not isinstance(result, io.IOBase):
+        if not stream and self.is_iterator(result):
             return _items(result)
         return result
 
@@ -451,7 +457,8 @@ def _items(iterator):
             call_exposed(iterator.close)
     if len(items) > ITERATOR_ITEMS:
         raise CommandError("the result is an iterator of more than {} items, too many to send as a list; "
-                           "return a list, or a slice of it (itertools.islice)".format(ITERATOR_ITEMS))
+                           "ask for its items one by one (\"stream\": true in the request), or return a list "
+                           "or a slice of it (itertools.islice)".format(ITERATOR_ITEMS))
     return items
 
 

@@ -53,17 +53,22 @@ class ProtocolError(ValueError):
 
 class Request:
     """A parsed request: the command with its arguments, its id and deadline (seconds or None),
-    and the raw text to echo as ``evt``."""
+    the raw text to echo as ``evt``, and what the client asked for besides the reply: *output*
+    (None: the connection's choice; False; or the least logging level captured), *progress*
+    (None: the connection's choice, or a bool) and *stream* (None, or the window of a streamed result)."""
 
-    __slots__ = ("command", "args", "kwargs", "id", "timeout", "raw")
+    __slots__ = ("command", "args", "kwargs", "id", "timeout", "raw", "output", "progress", "stream")
 
-    def __init__(self, command, args, kwargs, id, raw, timeout=None):
+    def __init__(self, command, args, kwargs, id, raw, timeout=None, output=None, progress=None, stream=None):
         self.command = command
         self.args = args
         self.kwargs = kwargs
         self.id = id
         self.timeout = timeout
         self.raw = raw
+        self.output = output
+        self.progress = progress
+        self.stream = stream
 
 
 #: Longer request deadlines than this (about 11 days) are refused: the timers cannot hold them on every platform.
@@ -219,7 +224,66 @@ def parse(message):
                                 or not 0 < timeout < _MAX_TIMEOUT):
         raise ProtocolError('"timeout" must be a number of seconds above 0 (or absent), not {}'.format(
             json.dumps(timeout)[:40]), text)
-    return Request(command, args, kwargs, data.get("id"), text, timeout)
+    if "output" not in data and "progress" not in data and "stream" not in data:
+        return Request(command, args, kwargs, data.get("id"), text, timeout)
+    progress = data.get("progress")
+    if progress is not None and not isinstance(progress, bool):
+        raise ProtocolError('"progress" must be true or false (or absent), not {}'.format(
+            json.dumps(progress)[:40]), text)
+    return Request(command, args, kwargs, data.get("id"), text, timeout, _output(data.get("output"), text),
+                   progress, _stream(data.get("stream"), text))
+
+
+#: The logging level captured when a request or hello asks for output without saying which.
+DEFAULT_LOG_LEVEL = 30  # logging.WARNING
+
+#: Items of a streamed result the server sends ahead of what the client has read, unless it says otherwise.
+DEFAULT_WINDOW = 16
+
+#: The largest window a client may ask for.
+MAX_WINDOW = 1024
+
+_LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARNING": 30, "WARN": 30, "INFO": 20, "DEBUG": 10,
+           "NOTSET": 0}
+
+
+def log_level(value, where):
+    """A logging level from a name (any case) or a whole number, or :class:`ProtocolError` naming *where*."""
+    if isinstance(value, str) and value.upper() in _LEVELS:
+        return _LEVELS[value.upper()]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ProtocolError('{} must be a logging level such as "INFO" or 20, not {}'.format(
+        where, json.dumps(value)[:40]))
+
+
+def _output(value, text):
+    """The request's ``output``: None (absent), False, or the least logging level to capture."""
+    if value is None or value is False:
+        return value
+    if value is True:
+        return DEFAULT_LOG_LEVEL
+    if isinstance(value, dict) and set(value) <= {"log_level"}:
+        try:
+            return log_level(value.get("log_level", DEFAULT_LOG_LEVEL), '"output.log_level"')
+        except ProtocolError as problem:
+            problem.raw = text
+            raise
+    raise ProtocolError('"output" must be true, false or {"log_level": "INFO"} (or absent), not ' +
+                        json.dumps(value)[:40], text)
+
+
+def _stream(value, text):
+    """The request's ``stream``: None (absent or false), or the window of items sent ahead."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return DEFAULT_WINDOW
+    window = value.get("window", DEFAULT_WINDOW) if isinstance(value, dict) and set(value) <= {"window"} else None
+    if isinstance(window, int) and not isinstance(window, bool) and 1 <= window <= MAX_WINDOW:
+        return window
+    raise ProtocolError('"stream" must be true, false or {{"window": N}} with N from 1 to {} (or absent), not {}'
+                        .format(MAX_WINDOW, json.dumps(value)[:40]), text)
 
 
 class _Unreadable:

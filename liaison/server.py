@@ -7,7 +7,8 @@ import time
 from . import __version__, protocol
 from .companion import CommandError, Companion
 from .deadlines import Deadlines
-from .interrupt import Interruptible, shielded
+from .interrupt import Interruptible, call_exposed, shielded
+from .output import OUTPUT_BATCH_BYTES, OUTPUT_BATCH_SECONDS, PROGRESS_SECONDS, Report
 from .session import FEATURES, Client, Session
 
 __all__ = ["Liaison", "ServerStopped", "SEND_TIMEOUT", "DEFAULT_MAX_SIZE"]
@@ -81,6 +82,7 @@ class Liaison:
         self._refusing = False
         self.companion.commands.add("cancel", self.cancel, lock=False, substitute=False, urgent=True, exposed=False)
         self.companion.commands.add("hello", self.hello, lock=False, substitute=False, urgent=True, exposed=False)
+        self.companion.commands.add("more", self.more, lock=False, substitute=False, urgent=True, exposed=False)
 
     # Sessions.
 
@@ -131,9 +133,10 @@ class Liaison:
         """
         if isinstance(request, protocol.ProtocolError):
             return protocol.error(request)
+        report = self._report(request, session)
         started = time.perf_counter()
         try:
-            result = self.run_command(request, session, interruptible)
+            result = self.run_command(request, session, interruptible, report)
         except BaseException as problem:
             # SystemExit, KeyboardInterrupt and Cancelled from called code must not kill a client thread.
             logger.debug("%s failed after %.3f s: %r", request.command, time.perf_counter() - started, problem)
@@ -141,7 +144,24 @@ class Liaison:
         logger.debug("%s took %.3f s", request.command, time.perf_counter() - started)
         # The parsed arguments may be as large as the message: free them before the reply is built.
         request.args = request.kwargs = None
+        if request.stream is not None and session is not None and self.companion.is_iterator(result):
+            return Streaming(result, request, report)
         return protocol.response(result, request)
+
+    def _report(self, request, session):
+        """The :class:`~liaison.output.Report` of *request*'s output and progress, or None if its client
+        asked for neither (for this request, or for its connection in ``hello``)."""
+        if session is None or self.is_urgent(request):
+            return None
+        capture = request.output
+        if capture is None:
+            capture = session.log_level if "output" in session.features else None
+        elif capture is False:
+            capture = None
+        progress = request.progress if request.progress is not None else "progress" in session.features
+        if capture is None and not progress:
+            return None
+        return Report(session, request.id, capture, progress, self.deadlines)
 
     def handle_message(self, message, client=None):
         """Answer one message (bytes or text) from *client* (a :class:`~liaison.session.Client`, or None)
@@ -149,22 +169,68 @@ class Liaison:
         session = client._session if isinstance(client, Client) else None
         return protocol.joined(self.answer(self.parse(message), session))
 
-    def run_command(self, request, session, interruptible=None):
-        """Run *request* in the Companion, on the dispatcher's thread unless it is urgent or there is none."""
+    def run_command(self, request, session, interruptible=None, report=None):
+        """Run *request* in the Companion, on the dispatcher's thread unless it is urgent or there is none.
+
+        An iterator result is left as it is if the request asks to stream it
+        (see :class:`Streaming`), else read into a list. *report*, if given,
+        takes the command's output and progress.
+        """
+        stream = request.stream is not None and session is not None
+        return self._on_command_thread(
+            lambda: self.companion.dispatch(request.command, request.args, request.kwargs, stream=stream),
+            session, interruptible, report, self.is_urgent(request))
+
+    def _on_command_thread(self, fn, session, interruptible, report, urgent=False):
+        """Call *fn* as a command of *session*'s client: on the dispatcher's thread unless urgent or none,
+        interruptible, with :meth:`current_client` and *report* attached to that thread."""
         def invoke():
             previous = getattr(self._local, "session", None)
             self._local.session = session
+            if report is not None:
+                report.start()
             try:
-                return self.companion.dispatch(request.command, request.args, request.kwargs)
+                return fn()
             finally:
+                if report is not None:
+                    report.finish()
                 self._local.session = previous
 
-        if self.dispatcher is not None and not self.is_urgent(request) and not self.companion.lock.held():
+        if self.dispatcher is not None and not urgent and not self.companion.lock.held():
             # From inside a command, the host's thread is busy with it: re-entry is refused in place instead.
             return self.call_on_dispatcher(invoke, interruptible)
         if interruptible is None:
             return invoke()
         return interruptible.run(invoke)
+
+    def advance(self, streaming, count, session, interruptible):
+        """Send up to *count* more items of a streamed result to *session*'s client, reading them from its
+        iterator under the Companion lock, as the command did; return whether the iterator ended."""
+        def step():
+            with self.companion.lock:
+                for _ in range(count):
+                    try:
+                        item = call_exposed(next, streaming.iterator)
+                    except StopIteration:
+                        return True
+                    if streaming.report is not None:
+                        streaming.report.flush()
+                    session.stream_item(streaming, item)
+                return False
+
+        return self._on_command_thread(step, session, interruptible, streaming.report)
+
+    def end_stream(self, streaming, session, interruptible):
+        """Close a streamed result's iterator (a generator's ``finally`` runs), as called code, under the lock."""
+        close = getattr(streaming.iterator, "close", None)
+        if close is None:
+            return
+
+        def step():
+            with self.companion.lock:
+                call_exposed(close)
+
+        self._on_command_thread(step, session, interruptible, streaming.report)
 
     def call_on_dispatcher(self, fn, interruptible=None):
         """Hand *fn* to the dispatcher and wait for its result; raise :class:`ServerStopped` if stopped first."""
@@ -207,14 +273,17 @@ class Liaison:
             raise CommandError("cancel: only a client can cancel, and only its own requests")
         return session.cancel(id)
 
-    def hello(self, features=()):
+    def hello(self, features=(), log_level=None):
         """The ``hello`` command: take the features the client asks for; say what this server is and offers.
 
         Returns ``{"protocol", "server", "version", "features" (those now on for
-        this client), "available", "limits"}``. Features: ``interleave`` (pushed
-        messages as they are made, even before the reply of the client's
-        running command). A client that never says hello gets what liaison-py
-        sent. Urgent: answered at once, for the messages sent after its reply.
+        this client), "available", "limits"}``. Features: ``interleave``
+        (pushed messages as they are made, even before the reply of the
+        client's running command), ``output`` (each command's output, at
+        *log_level* and above for logging records), ``progress``, ``stream``
+        (streamed results). A client that never says hello gets what
+        liaison-py sent. Urgent: answered at once, for the messages sent after
+        its reply.
         """
         session = self._caller()
         if session is None:
@@ -222,19 +291,38 @@ class Liaison:
         if isinstance(features, str) or not isinstance(features, (list, tuple)) or \
                 not all(isinstance(feature, str) for feature in features):
             raise CommandError("hello: features must be a list of names, such as [\"interleave\"]")
+        try:
+            level = protocol.DEFAULT_LOG_LEVEL if log_level is None else protocol.log_level(log_level, "hello: log_level")
+        except protocol.ProtocolError as problem:
+            raise CommandError(str(problem))
         return {
             "protocol": PROTOCOL_VERSION,
             "server": "liaison-backend",
             "version": __version__,
-            "features": session.hello(features),
+            "features": session.hello(features, level),
             "available": list(FEATURES),
             "limits": {
                 "max_size": self.max_size,
                 "max_depth": protocol.MAX_DEPTH,
                 "max_int_digits": protocol.MAX_INT_DIGITS,
                 "send_timeout": self.send_timeout,
+                "stream_window": protocol.DEFAULT_WINDOW,
+                "max_stream_window": protocol.MAX_WINDOW,
+                "output_batch_bytes": OUTPUT_BATCH_BYTES,
+                "output_batch_seconds": OUTPUT_BATCH_SECONDS,
+                "progress_seconds": PROGRESS_SECONDS,
             },
         }
+
+    def more(self, id, count):
+        """The ``more`` command: the client has read *count* more items of its streamed request *id*, so that
+        many more may be sent. Returns how many may be sent now (0 for a request that streams no more)."""
+        session = self._caller()
+        if session is None:
+            raise CommandError("more: only a client can read a stream, and only its own")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise CommandError("more: count must be a whole number of items read, not {!r}".format(count))
+        return session.more(id, count)
 
     def current_client(self):
         """The client (a :class:`~liaison.session.Client`) whose command is running on this thread, or None
@@ -280,6 +368,28 @@ class Liaison:
     def stop(self):
         """Stop serving; transports implement this."""
         raise NotImplementedError
+
+
+class Streaming:
+    """A command's iterator result that its client asked to receive item by item: what is sent of it so far."""
+
+    __slots__ = ("iterator", "request", "report", "window", "sent", "read")
+
+    def __init__(self, iterator, request, report):
+        self.iterator = iterator
+        self.request = request
+        self.report = report
+        self.window = request.stream
+        self.sent = 0  # items queued for the client
+        self.read = 0  # items the client said it has read
+
+    def item(self, item):
+        """The message carrying the next item (UTF-8 bytes)."""
+        return protocol.push({"tag": "item", "id": self.request.id, "index": self.sent, "item": item})
+
+    def end(self):
+        """The reply that ends the stream."""
+        return protocol.response({"items": self.sent}, self.request)
 
 
 class _Call:

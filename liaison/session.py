@@ -100,13 +100,17 @@ RECENT_ID_BYTES = 64 * 1024
 BACKLOG_BYTES = 64 * 1024 * 1024
 
 #: What a client can ask for in ``hello``.
-FEATURES = ("interleave",)
+FEATURES = ("interleave", "output", "progress", "stream")
+
+#: Items a streamed result may send ahead once its client will send nothing more (and so no ``more``).
+_UNBOUNDED = 1 << 62
 
 
 class _Job:
-    """One queued or running request, with what it takes to interrupt it."""
+    """One queued or running request, with what it takes to interrupt it; a streamed result runs in
+    steps, each with an Interruptible of its own, and waits between them for the client to read."""
 
-    __slots__ = ("request", "id", "cost", "interruptible", "deadline")
+    __slots__ = ("request", "id", "cost", "interruptible", "deadline", "stream", "asked")
 
     def __init__(self, request, cost):
         self.request = request
@@ -114,6 +118,8 @@ class _Job:
         self.cost = cost
         self.interruptible = Interruptible()
         self.deadline = None
+        self.stream = None  # the Streaming, once the command returned an iterator to stream
+        self.asked = False  # cancelled between two steps of a stream
 
 
 class Client:
@@ -168,12 +174,15 @@ class Session:
         #: What commands and host code see of this client.
         self.client = Client(self)
         self.features = frozenset()
+        self.log_level = protocol.DEFAULT_LOG_LEVEL  # least level of logging records captured, with "output"
         self._inbox_limit = INBOX_MESSAGES * server.max_size
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._inbox = collections.deque()
         self._queued = 0  # what the inbox's jobs cost, in bytes
         self._running = None
+        self._streams = []  # jobs streaming a result (running, queued to go on, or parked)
+        self._parked = []  # of those, the ones waiting for the client to read
         self._urgent = 0  # urgent requests being answered now
         self._recent = collections.deque()
         self._recent_bytes = 0
@@ -257,10 +266,13 @@ class Session:
 
     def finish(self, code=1000, reason=""):
         """The client will send nothing more: answer what is queued, then close the connection with
-        *code* (a protocol error's code, or 1000)."""
+        *code* (a protocol error's code, or 1000). Streamed results go on without waiting for ``more``."""
         with self._lock:
             self._finishing = True
             self._last_close = (code, reason)
+            for job in self._streams:
+                job.stream.window = _UNBOUNDED
+            self._unpark(list(self._parked))
             self._changed.notify_all()
             schedule = self._claim_executor()
         if schedule:
@@ -271,12 +283,18 @@ class Session:
         the worker ends after the running one."""
         with self._lock:
             self._ended = True
-            dropped = list(self._inbox)
-            self._inbox.clear()
-            self._queued = 0
+            dropped = [job for job in self._inbox if job.stream is None]
+            self._unpark(list(self._parked))  # to close their iterators
+            self._inbox = collections.deque(job for job in self._inbox if job.stream is not None)
+            self._queued = sum(job.cost for job in self._inbox)
+            streams = bool(self._inbox)
             action = self._close_outbox()
+            schedule = streams and self._claim_executor()
+            self._changed.notify_all()
         self._act(action)
         self.closed.set()
+        if schedule:
+            self.server.executor.submit(self._step)  # closes the streams' iterators, on the commands' thread
         for job in dropped:
             self._forget(job)
         if dropped:
@@ -291,7 +309,7 @@ class Session:
             return self._busy()
 
     def _busy(self):
-        return self._running is not None or bool(self._inbox) or self._urgent > 0
+        return self._running is not None or bool(self._inbox) or bool(self._parked) or self._urgent > 0
 
     def push(self, data, timeout):
         """Queue a pushed message (UTF-8 bytes) for this client, to go within *timeout* seconds of being
@@ -317,10 +335,12 @@ class Session:
         self._act(action)
         return True
 
-    def hello(self, features):
-        """Take the client's features (those this server knows); return the ones now on."""
+    def hello(self, features, log_level=protocol.DEFAULT_LOG_LEVEL):
+        """Take the client's features (those this server knows) and the least logging level its output
+        captures; return the features now on."""
         with self._lock:
             self.features = frozenset(feature for feature in features if feature in FEATURES)
+            self.log_level = log_level
             action = self._queue(self._take_held()) if "interleave" in self.features else None
         self._act(action)
         return sorted(self.features)
@@ -331,19 +351,34 @@ class Session:
             job = next((job for job in self._inbox if job.id == ident), None)
             if job is None and self._running is not None and self._running.id == ident:
                 job = self._running
+            if job is None:
+                job = next((job for job in self._parked if job.id == ident), None)
             finished = any(ident == known for known, _ in self._recent)
         if job is not None:
             return self._cancel(job)
         return "finished" if finished else "unknown"
 
     def _cancel(self, job):
-        """Dequeue *job* (it gets its Cancelled reply now) or interrupt it if it runs."""
+        """Dequeue *job* (it gets its Cancelled reply now) or interrupt it if it runs; a streamed result is
+        ended by its next step (at once if it waits for the client to read)."""
         with self._lock:
-            queued = job in self._inbox
+            if job.stream is not None:
+                done = job not in self._streams
+                job.asked = not done
+                parked = job in self._parked
+                if parked:
+                    self._unpark([job])
+                schedule = parked and self._claim_executor()
+            queued = job.stream is None and job in self._inbox
             if queued:
                 self._inbox.remove(job)
                 self._queued -= job.cost
                 self._changed.notify_all()
+        if job.stream is not None:
+            if schedule:
+                self.server.executor.submit(self._step)
+            job.interruptible.interrupt()
+            return "finished" if done else "interrupted"
         if not queued:
             return "interrupted" if job.interruptible.interrupt() else "finished"
         self._forget(job)
@@ -358,9 +393,9 @@ class Session:
         with self._lock:
             self._close_after_reply = True
             self._last_close = (1001, "server is stopping")
-            dropped = list(self._inbox)
-            self._inbox.clear()
-            self._queued = 0
+            dropped = [job for job in self._inbox if job.stream is None]
+            self._inbox = collections.deque(job for job in self._inbox if job.stream is not None)
+            self._queued = sum(job.cost for job in self._inbox)
             self._changed.notify_all()
         for job in dropped:
             self._forget(job)
@@ -396,13 +431,14 @@ class Session:
     def _step(self):
         """Run the next queued request on the executor's thread, then hand the executor the step after it.
 
-        One request per step, so that the sessions sharing an executor take turns.
+        One request (or one stretch of a streamed result) per step, so that the sessions sharing an
+        executor take turns.
         """
         job = self._next(block=False)
         if job is not None and not self._do(job):
             return
         with self._lock:
-            more = bool(self._inbox) and not self._ended
+            more = bool(self._inbox)  # once ended, only streams are left, to close
             self._scheduled = more
         if more:
             self.server.executor.submit(self._step)
@@ -429,16 +465,30 @@ class Session:
             return job
 
     def _do(self, job):
-        """Run one job and queue its reply, then the pushes held for it; return whether to go on."""
+        """Run one job, or the next stretch of its streamed result; queue its reply once it has one, then
+        the pushes held for it; return whether to go on."""
+        if job.stream is not None:
+            return self._advance(job)
         try:
             reply = self.run(job.request, job.interruptible)
         except BaseException as problem:  # a bug in liaison, not in called code: still one reply
             logger.exception("%s: no reply could be built for a request", self.name)
             reply = protocol.error(problem, job.request)
+        if isinstance(reply, (bytes, list)):
+            return self._finish(job, reply)
+        job.stream = reply
+        with self._lock:
+            self._streams.append(job)
+        return self._advance(job)
+
+    def _finish(self, job, reply):
+        """Queue the reply that ends *job*, then the pushes held for it; return whether to go on."""
         if job.deadline is not None:
             job.deadline.cancel()
         with self._lock:
             self._running = None
+            if job in self._streams:
+                self._streams.remove(job)
             self._remember(job.id)
             closing = self._close_after_reply
             action = self._queue([(reply, self.server.send_timeout, 0)] + self._take_held())
@@ -447,10 +497,83 @@ class Session:
             self._close()
         return not closing
 
+    # Streamed results.
+
+    def _advance(self, job):
+        """Send the items of a streamed result the client has room for; wait (parked, holding nothing) for it
+        to read more; end the stream when its iterator ends, fails or is cancelled. Returns whether to go on."""
+        streaming = job.stream
+        while True:
+            with self._lock:
+                room = streaming.window - (streaming.sent - streaming.read)
+                asked = job.asked or self._ended
+                if room <= 0 and not asked:
+                    self._running = None
+                    self._parked.append(job)
+                    return True
+                job.interruptible = Interruptible()
+            if asked:
+                return self._end_stream(job, Cancelled())
+            try:
+                ended = self.server.advance(streaming, room, self, job.interruptible)
+            except BaseException as problem:
+                return self._end_stream(job, problem)
+            if ended:
+                return self._finish(job, streaming.end())
+
+    def _end_stream(self, job, problem):
+        """End a streamed result with the error reply for *problem*, its iterator closed first."""
+        try:
+            self.server.end_stream(job.stream, self, Interruptible())
+        except BaseException:
+            logger.exception("%s: closing a streamed result's iterator failed", self.name)
+        return self._finish(job, protocol.error(problem, job.request))
+
+    def _unpark(self, jobs):
+        """With the lock held: streamed results that may go on (ahead of queued requests, in order)."""
+        for job in reversed(jobs):
+            self._parked.remove(job)
+            self._inbox.appendleft(job)
+            self._queued += job.cost
+        if jobs:
+            self._changed.notify_all()
+
+    def more(self, ident, count):
+        """The client read *count* more items of its streamed request *ident*; return how many may be sent now."""
+        with self._lock:
+            job = next((job for job in self._streams if job.id == ident), None)
+            if job is None:
+                return 0
+            streaming = job.stream
+            streaming.read = min(streaming.sent, streaming.read + count)
+            room = max(0, streaming.window - (streaming.sent - streaming.read))
+            schedule = False
+            if room and job in self._parked:
+                self._unpark([job])
+                schedule = self._claim_executor()
+        if schedule:
+            self.server.executor.submit(self._step)
+        return room
+
+    def stream_item(self, streaming, item):
+        """Queue the next item of a streamed result (on the command's thread, which reads them in order)."""
+        data = streaming.item(item)
+        with self._lock:
+            streaming.sent += 1
+            action = self._queue([(data, self.server.send_timeout, len(data))])
+        self._act(action)
+
+    def emit(self, data):
+        """Queue a message about a running request (its output or progress): never held for the reply."""
+        with self._lock:
+            action = self._queue([(data, self.server.send_timeout, len(data))])
+        self._act(action)
+
     def _wind_up(self):
         """No request is left: if the client said it will send no more, close the conversation."""
         with self._lock:
-            finished = self._finishing and not self._ended and not self._inbox and self._running is None
+            finished = self._finishing and not self._ended and not self._inbox and self._running is None \
+                and not self._parked
         if finished:
             self._close()
 

@@ -123,8 +123,8 @@ def test_a_target_the_import_policy_refuses(make_server, connect):
 
 def test_no_target_lists_every_command_with_its_signature(client):
     commands = client.call("describe")["commands"]
-    assert sorted(commands) == ["cancel", "describe", "exists", "get", "greet", "hello", "init", "ping", "register",
-                                "run", "store", "try"]
+    assert sorted(commands) == ["cancel", "describe", "exists", "get", "greet", "hello", "init", "more", "ping",
+                                "register", "run", "store", "try"]
     assert commands["cancel"]["signature"] == "(id)"
     assert commands["get"]["signature"] == "(target)"
     assert commands["init"]["signature"] == "(name, cls, /, *args, **kwargs)"

@@ -248,6 +248,8 @@ class Client:
         try:
             while True:
                 item = self._next_item(request_id, pending, timeout)
+                if pending.abandoned:
+                    raise ConnectionError(self._ended or "the client of {} was closed".format(self.url))
                 if item is _END:
                     break
                 yield item
@@ -289,6 +291,14 @@ class Client:
         except ConnectionError:
             return  # the iterator learns of it from its queue
         self._abandon(more_id)
+
+    def _give_up_streams(self):
+        """Cancel every streamed call still open, dropping what still comes for them."""
+        with self._lock:
+            streams = [request_id for request_id, pending in self._pending.items()
+                       if pending.items is not None and pending.sent and not pending.abandoned]
+        for request_id in streams:
+            self._give_up(request_id)
 
     def _give_up(self, request_id):
         """Cancel a streamed request whose iterator was closed early, dropping all that still comes for it."""
@@ -428,9 +438,10 @@ class Client:
         A message for an abandoned call is dropped. One whose id is no call's, or that a call did not
         ask for, is taken for a pushed message that happens to look alike.
         """
-        if not isinstance(message, dict) or message.get("tag") not in _CALL_MESSAGES or "id" not in message:
+        tag = message.get("tag") if isinstance(message, dict) else None
+        if not _hashable(tag) or tag not in _CALL_MESSAGES or "id" not in message:
             return False
-        attribute = _CALL_MESSAGES[message["tag"]]
+        attribute = _CALL_MESSAGES[tag]
         request_id = message["id"]
         with self._lock:
             pending = self._pending.get(request_id) if _hashable(request_id) else None
@@ -479,8 +490,12 @@ class Client:
             call.settle(None)
 
     def close(self):
-        """Close the connection (politely: a close frame, or the end of the server's stdin) and wait for the reader."""
+        """Close the connection (politely: a close frame, or the end of the server's stdin) and wait for the reader.
+
+        Streamed calls still open are cancelled first: nobody will read them.
+        """
         if self._reader.is_alive():
+            self._give_up_streams()
             self.channel.close(self.timeout)
             if self._reader is not threading.current_thread():
                 self._reader.join(self.timeout)

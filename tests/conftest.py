@@ -12,12 +12,26 @@ import time
 import pytest
 import websocket
 
+import message_schema
 from liaison import Companion
 from liaison.client import connect as client_connect
 from liaison.constants import START_MARKER, STOP_MARKER
 from liaison.websocket import WebsocketLiaison
 
 _ids = itertools.count()
+
+
+def pytest_configure(config):
+    message_schema.check_client_reads()
+
+
+@pytest.fixture(autouse=True)
+def messages_refused_on_other_threads():
+    """Fail a test during which a client's reader thread read a message the schema refuses (one the test's
+    own thread reads raises at once)."""
+    before = len(message_schema.refused)
+    yield
+    assert len(message_schema.refused) == before, message_schema.refused[before]
 
 #: The hello that turns on ``interleave``: pushed messages arrive as they are made, before the reply.
 HELLO = json.dumps({"command": {"command": "hello", "kwargs": {"features": ["interleave"]}}, "id": "hello"})

@@ -15,6 +15,8 @@ import struct
 import threading
 import time
 
+import message_schema
+
 __all__ = ["TEXT", "BINARY", "CONTINUATION", "CLOSE", "PING", "PONG", "Raw", "request", "frame", "serve",
            "client_thread_alive", "close_code"]
 
@@ -123,7 +125,10 @@ class Raw:
         return data
 
     def recv_frame(self):
-        """The next server frame as ``(fin, opcode, payload)``; EOFError when the connection ends first."""
+        """The next server frame as ``(fin, opcode, payload)``; EOFError when the connection ends first.
+
+        A whole message (the server never fragments its own) is checked against the schema.
+        """
         first, second = self._take(2)
         assert not second & 0x80, "server frames must not be masked"
         size = second & 0x7F
@@ -131,7 +136,10 @@ class Raw:
             size, = struct.unpack("!H", self._take(2))
         elif size == 127:
             size, = struct.unpack("!Q", self._take(8))
-        return bool(first & 0x80), first & 0x0F, self._take(size)
+        fin, opcode, payload = bool(first & 0x80), first & 0x0F, self._take(size)
+        if fin and opcode in (TEXT, BINARY):
+            message_schema.check_received(payload)
+        return fin, opcode, payload
 
     def next_message(self, timeout=10):
         """The next frame that is not a ping or pong (pings are answered), from the background reader if any."""

@@ -5,13 +5,13 @@ the messages: whatever served code prints, or a subprocess it starts writes to
 file descriptor 1, goes to stderr. Over a websocket, stdout is served code's
 between the markers (issue 19), and the STOP marker still comes whole and last.
 """
-import json
 import os
 import select
 import signal
 import subprocess
 import sys
 
+import message_schema
 from conftest import reap
 from liaison.constants import START_MARKER, STOP_MARKER
 from rawclient import Raw, request
@@ -56,7 +56,7 @@ def test_over_stdio_served_code_prints_to_stderr_and_stdout_holds_only_markers_a
     assert process.returncode == 0
     lines = out.decode("utf-8").split("\n")
     assert lines[0] == "{}@stdio".format(START_MARKER) and lines[-2:] == ["{}@stdio".format(STOP_MARKER), ""]
-    replies = [json.loads(line) for line in lines[1:-2]]
+    replies = [message_schema.check(line) for line in lines[1:-2]]
     assert [(reply["evt"]["id"], reply["tag"]) for reply in replies] == [(1, "response"), (2, "response"),
                                                                             (3, "response")]
     errors = err.decode()

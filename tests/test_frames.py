@@ -12,6 +12,7 @@ import numpy
 import pytest
 import websocket
 
+import message_schema
 from conftest import closing_all
 from rawclient import header
 
@@ -50,7 +51,7 @@ class RawClient:
         self.sock.sendall(head + payload)
 
     def recv_frame(self):
-        """Read one server frame: ``(fin, opcode, payload)``."""
+        """Read one server frame: ``(fin, opcode, payload)``; a whole message is checked against the schema."""
         first, second = self.file.read(2)
         assert not second & 0x80, "server frames must not be masked"
         length = second & 0x7F
@@ -60,6 +61,8 @@ class RawClient:
             length, = struct.unpack("!Q", self.file.read(8))
         payload = self.file.read(length)
         assert len(payload) == length
+        if first & 0x80 and first & 0x0F in (TEXT, BINARY):
+            message_schema.check_received(payload)
         return bool(first & 0x80), first & 0x0F, payload
 
     def recv_reply(self):

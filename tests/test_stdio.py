@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 
+import message_schema
 import pytest
 from conftest import end_parent_and_child, exited, parent_id, reap, wait_until
 
@@ -22,7 +23,7 @@ _ids = itertools.count()
 
 
 class Lines:
-    """The lines arriving on a file descriptor, read as they come."""
+    """The lines a stdio server writes, read as they come; every message among them is checked against the schema."""
 
     def __init__(self, fd):
         self.fd = fd
@@ -41,6 +42,8 @@ class Lines:
         end = self.buffer.index(b"\n") + 1
         line = bytes(self.buffer[:end])
         del self.buffer[:end]
+        if line not in (START_LINE, STOP_LINE):
+            message_schema.check_received(line)
         return line
 
 

@@ -9,6 +9,12 @@ export declare const CANCEL_GRACE: number;
 /** The features a client asks for in `hello`: "interleave", pushed messages as they are made, even during its calls. */
 export declare const FEATURES: readonly string[];
 
+/** Items of a streamed result the server sends ahead of those read, unless stream() is told otherwise: 16. */
+export declare const STREAM_WINDOW: number;
+
+/** The features a server may offer in `hello`. */
+export type Feature = "interleave" | "output" | "progress" | "stream";
+
 /** The server's answer to `hello`, which every client sends before connect() or spawn() resolves. */
 export interface ServerHello {
   /** The protocol's version: 2. */
@@ -20,9 +26,40 @@ export interface ServerHello {
   features: string[];
   /** Every feature the server offers. */
   available: string[];
-  /** The server's limits on requests: max_size (bytes), max_depth, max_int_digits, send_timeout (s), and more. */
-  limits: { max_size?: number; max_depth?: number; max_int_digits?: number; send_timeout?: number; [name: string]: unknown };
+  /**
+   * The server's limits: on requests, max_size (bytes), max_depth, max_int_digits; send_timeout (s) for a client
+   * to take a message; for streams, stream_window (items sent ahead by default) and max_stream_window; for output,
+   * output_batch_bytes and output_batch_seconds; progress_seconds between two progress messages.
+   */
+  limits: {
+    max_size?: number; max_depth?: number; max_int_digits?: number; send_timeout?: number; stream_window?: number;
+    max_stream_window?: number; output_batch_bytes?: number; output_batch_seconds?: number; progress_seconds?: number;
+    [name: string]: unknown;
+  };
 }
+
+/** What a command wrote, sent to the onOutput of the call that ran it, batched, before its reply. */
+export interface OutputMessage {
+  tag: "stream";
+  /** The request's id. */
+  id: number;
+  /** sys.stdout, sys.stderr, a logging record (one line each, "LEVEL name: message"), or a warning. */
+  name: "stdout" | "stderr" | "log" | "warning";
+  text: string;
+}
+
+/** `liaison.progress(done, total, message)` from inside a command, sent to the onProgress of the call that ran it. */
+export interface ProgressMessage {
+  tag: "progress";
+  /** The request's id. */
+  id: number;
+  done: number;
+  total: number | null;
+  message: string | null;
+}
+
+/** A logging level, by name (any case) or number. */
+export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL" | "debug" | "info" | "warning" | "error" | "critical" | number;
 
 /** What the remote exception was: an error reply rejects a call with one. */
 export declare class RemoteError extends Error {
@@ -42,6 +79,20 @@ export interface CallOptions {
   timeout?: number;
   /** Aborting it cancels the call in the server; the call then rejects with the server's Cancelled RemoteError (or `signal.reason` if none comes within CANCEL_GRACE). */
   signal?: AbortSignal;
+  /** Asks the server for the command's output: called with each output message, all before the call resolves. */
+  onOutput?: (message: OutputMessage) => void;
+  /** Asks the server for the command's progress: called with each progress message, all before the call resolves. */
+  onProgress?: (message: ProgressMessage) => void;
+  /** With onOutput: the least level of the logging records sent ("WARNING" by default). */
+  logLevel?: LogLevel;
+}
+
+/** Options of stream(): a call's, with `timeout` bounding each wait for an item, and the window. */
+export interface StreamOptions extends CallOptions {
+  /** Milliseconds to wait for each item or the end (the client's `timeout` by default); then the stream is cancelled and its loop throws a TimeoutError. */
+  timeout?: number;
+  /** Items the server sends ahead of those the loop has taken: 1 to 1024, STREAM_WINDOW (16) by default. */
+  window?: number;
 }
 
 /** The promise a call returns, carrying the request's id for `cancel()` (null if the call never went out). */
@@ -145,13 +196,19 @@ export declare class Client {
   cancel(id: number, options?: CallOptions): Call<CancelAnswer>;
   /** Send any command; resolves to its response. */
   call<T = unknown>(command: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: CallOptions): Call<T>;
+  /**
+   * Send any command asking for its result item by item, for `for await`: the items of an iterator result (or of
+   * an array result), with back-pressure. Leaving the loop early cancels the request; an error reply, a timeout
+   * or an aborted signal throws in the loop. A bad window throws a RangeError at once.
+   */
+  stream<T = unknown>(command: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: StreamOptions): AsyncGenerator<T, void, undefined>;
 
   /** Call `handler` for every pushed message (any JSON value), after the handlers of its tag; returns a function that removes it. */
   on(tag: "*", handler: (message: unknown) => void): () => void;
   /** Call `handler` for every pushed message with this tag; returns a function that removes it. */
   on<M = TaggedMessage>(tag: string, handler: (message: M) => void): () => void;
 
-  /** Close the connection; resolves once it is closed. */
+  /** Close the connection, cancelling open streams first; resolves once it is closed. */
   close(): Promise<void>;
 }
 

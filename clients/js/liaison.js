@@ -521,10 +521,24 @@ export class Client {
     this.abandoned.clear();
   }
 
-  /** Close the connection (a close frame, or the end of a spawned stdio server's stdin); resolves once it is closed. */
+  /**
+   * Close the connection (a close frame, or the end of a spawned stdio server's stdin); resolves once it is closed.
+   * Streamed calls still open are cancelled first (nobody will read them): their loops throw.
+   */
   close() {
+    this.closeStreams();
     this.channel.close();
     return this.closed;
+  }
+
+  /** Cancel every streamed call still open, dropping what still comes for them; their loops throw. */
+  closeStreams() {
+    for (const [id, call] of [...this.pending]) {
+      if (!call.onItem || call.stopping) continue;
+      call.stopping = "closed";
+      this.giveUp(id, "closed");
+      call.reject(new Error(`the client of ${this.url} was closed`));
+    }
   }
 }
 

@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { WebSocket } from "ws";
 
 import { CANCEL_GRACE, RemoteError, spawn } from "liaison-client";
+import { checkEveryMessage } from "./schema.js";
+
+checkEveryMessage();
 
 // A pure-Python loop of some 20 s or more: interruptible at its next bytecode.
 const LONG_LOOP = ["timeit:timeit", [], { stmt: "pass", number: 2000000000 }];

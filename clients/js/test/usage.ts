@@ -1,8 +1,9 @@
 // How a TypeScript app uses liaison-client: `npm test` type-checks this file (tsc --strict) against liaison.d.ts.
 // It is never run. Lines marked @ts-expect-error must stay errors, so the declarations cannot drift to `any`.
 import {
-  CANCEL_GRACE, Client, DEFAULT_TIMEOUT, FEATURES, RemoteError, SpawnedClient, connect, spawn,
-  type CallOptions, type CancelAnswer, type CommandList, type Description, type ServerHello, type TaggedMessage,
+  CANCEL_GRACE, Client, DEFAULT_TIMEOUT, FEATURES, RemoteError, STREAM_WINDOW, SpawnedClient, connect, spawn,
+  type CallOptions, type CancelAnswer, type CommandList, type Description, type OutputMessage, type ProgressMessage,
+  type ServerHello, type StreamOptions, type TaggedMessage,
 } from "liaison-client";
 
 export async function usage(): Promise<void> {
@@ -48,6 +49,20 @@ export async function usage(): Promise<void> {
     }
   }
 
+  const output: string[] = [];
+  const printed: string = await client.run<string>("myapp:job", [3], {}, {
+    onOutput: (message: OutputMessage) => output.push(`${message.name}: ${message.text}`),
+    onProgress: ({ done, total, message }: ProgressMessage) => console.log(done, total ?? "?", message ?? ""),
+    logLevel: "INFO",
+  });
+  const streamOptions: StreamOptions = { window: STREAM_WINDOW, timeout: 5000, signal: controller.signal, logLevel: 10 };
+  for await (const row of client.stream<number[]>("run", ["myapp:rows"], {}, streamOptions)) {
+    const first: number | undefined = row[0];
+    if (first === 0) break;
+  }
+  const rows: AsyncGenerator<string, void, undefined> = client.stream<string>("run", ["myapp:lines"]);
+  console.log(printed, await rows.next(), await rows.return(undefined));
+
   const description: Description = await client.describe("math:sqrt");
   console.log(description.kind, description.signature, description.parameters?.[0]?.default, description.members);
   const commands: CommandList = await client.describe();
@@ -75,6 +90,10 @@ export async function usage(): Promise<void> {
   await client.cancel("1");
   // @ts-expect-error: there is no such log level
   await spawn({ logLevel: "LOUD" });
+  // @ts-expect-error: an output message's name is one of four
+  client.call("run", [], {}, { onOutput: (message) => { const name: "print" = message.name; console.log(name); } });
+  // @ts-expect-error: the window is a number
+  client.stream("run", ["myapp:rows"], {}, { window: "16" });
   console.log(wrong);
 
   await client.closed;

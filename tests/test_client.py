@@ -40,7 +40,7 @@ def test_every_command(client):
     assert client.attempt("math:sqrt", 9) == {"success": True, "result": 3.0}
     failure = client.attempt("sample:fail", "no")
     assert failure["success"] is False
-    assert failure["result"][-1] == "ValueError: no"
+    assert failure["result"][-1] == "ValueError: no\n"
 
 
 def test_kwargs_named_like_the_methods_parameters_reach_the_remote_call(client):

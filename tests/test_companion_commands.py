@@ -68,7 +68,7 @@ def test_an_app_command_is_checked_and_answered_like_a_built_in(client, companio
     assert error["message"] == "hello: missing a required argument: 'name'; usage: hello(name, punctuation='!')"
     assert client.error("hello", "a", "b", "c")["message"].startswith("hello: too many positional arguments")
     reply = client.request("hello", "Ada", colour="red")
-    assert reply["error"] == ["CommandError: " + reply["exception"]["message"]]
+    assert reply["error"] == ["CommandError: " + reply["exception"]["message"] + "\n"]
 
 
 def test_an_app_command_by_default_substitutes_references_and_takes_the_lock(client, companion):

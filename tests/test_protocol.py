@@ -63,7 +63,7 @@ def test_malformed_requests_get_error_replies(client, text, words, echoed):
     reply = send_raw(client, text)
     assert reply["tag"] == "error"
     assert reply["exception"]["type"] == "ProtocolError"
-    assert reply["error"] == ["ProtocolError: " + reply["exception"]["message"]]
+    assert reply["error"] == ["ProtocolError: " + reply["exception"]["message"] + "\n"]
     for word in words:
         assert word in reply["exception"]["message"]
     assert reply["evt"] == (json.loads(text) if echoed else None)
@@ -108,7 +108,7 @@ def test_conversions_of_results_json_cannot_hold(client):
     assert values["class"] == "python:///sample:Point"
     assert values["function"] == "python:///sample:echo"
     assert values["builtin"] == "python:///builtins:len"
-    assert values["error"] == ["KeyError: 'k'"]
+    assert values["error"] == ["KeyError: 'k'\n"]
     assert values["opaque"] == "<opaque>"
     assert values["point"] == {"x": 3, "y": 4}
     assert values["3"] == "int key"

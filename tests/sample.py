@@ -87,3 +87,11 @@ def lone_surrogate():
 def wait_for(event, timeout):
     """Block until *event* is set: a command that holds the Companion for a while."""
     return event.wait(timeout)
+
+
+def fail_chained(message):
+    """Raise from the error of :func:`fail`, in a frame of its own."""
+    try:
+        fail(message)
+    except ValueError as error:
+        raise RuntimeError("chained") from error

@@ -5,7 +5,8 @@ The rules, applied at any depth:
 * an object with a ``getJSON()`` method: what that method returns;
 * numpy arrays and scalars: lists and numbers (numpy is never imported here);
 * NaN and +/-Infinity: ``null``, as JavaScript's ``JSON.stringify`` does;
-* tuples, sets and frozensets: lists; mappings: objects with string keys;
+* tuples, sets, frozensets, ranges and a dict's ``keys()``, ``values()`` and
+  ``items()``: lists; mappings: objects with string keys;
 * dates, times and datetimes: ISO 8601 text;
 * bytes, bytearray and memoryview: standard base64 text;
 * modules: ``"python:///module"``; classes and functions: ``"python:///module:qualname"``;
@@ -37,6 +38,9 @@ __all__ = ["DuplicateKeyError", "LiaisonJSONEncoder", "dumps", "exception_messag
 
 _ROUTINES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
              type(str.join), type(object.__init__), type(str.__add__))
+
+#: What becomes a list: iterating them runs no called code (a dict's views read the dict in C).
+_AS_LISTS = (tuple, set, frozenset, range, type({}.keys()), type({}.values()), type({}.items()))
 
 _STRINGS = frozenset((str,))
 #: What the C encoder walks into itself; everything else it writes as it is or hands to ``default``.
@@ -138,7 +142,7 @@ def _convert(obj):
     module = type(obj).__module__
     if module == "numpy" and hasattr(obj, "tolist"):
         return obj.tolist()
-    if isinstance(obj, (tuple, set, frozenset)):
+    if isinstance(obj, _AS_LISTS):
         return list(obj)
     if isinstance(obj, Mapping):
         return dict(obj)

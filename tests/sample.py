@@ -89,6 +89,17 @@ def wait_for(event, timeout):
     return event.wait(timeout)
 
 
+def views_and_ranges(thorough=False):
+    """A dict's views and ranges inside a result; with *thorough*, beside a NaN, which takes
+    the encoder's other path."""
+    numbers = {"one": 1, "two": [2]}
+    result = {"keys": numbers.keys(), "values": numbers.values(), "items": [numbers.items()],
+              "range": range(3), "stepped": range(10, 0, -4), "empty": range(0)}
+    if thorough:
+        result["nan"] = float("nan")
+    return result
+
+
 def fail_chained(message):
     """Raise from the error of :func:`fail`, in a frame of its own."""
     try:

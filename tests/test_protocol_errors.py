@@ -69,7 +69,7 @@ class BrokenJSON:
 
 def as_python_prints(call, *args):
     """What ``traceback.format_exception`` gives for the exception ``call(*args)`` raises here, less
-    this test's frame and liaison's: what an error reply about the same call must hold."""
+    the frame of this function and liaison's: what an error reply about the same call must hold."""
     try:
         call(*args)
     except Exception as error:

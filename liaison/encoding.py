@@ -19,12 +19,10 @@ Mapping keys become names as ``json`` writes them (``1`` -> ``"1"``, ``None`` ->
 get the same name (``1`` and ``"1"``) are refused with :class:`DuplicateKeyError`,
 neither merged nor renamed: a JSON parser would silently keep only one.
 """
-import base64
 import json
 import math
 import os
 import sys
-import traceback
 import types
 from collections.abc import Mapping
 from itertools import chain
@@ -150,6 +148,7 @@ def _convert(obj):
     if datetime is not None and isinstance(obj, (datetime.date, datetime.time)):
         return obj.isoformat()
     if isinstance(obj, (bytes, bytearray, memoryview)):
+        import base64  # only here: a reply with bytes is rare, and start-up time counts
         return base64.b64encode(bytes(obj)).decode("ascii")
     if isinstance(obj, types.ModuleType):
         return "python:///" + obj.__name__
@@ -289,6 +288,7 @@ def _formatted_alone(error):
 
     An exception group's members are formatted with their own chains, as ``traceback`` does.
     """
+    import traceback  # only here: errors are rare, and start-up time counts
     summary = traceback.TracebackException(  # source lines are read once formatted: most of it is dropped
         type(error), error, _first_called_frame(error.__traceback__), lookup_lines=False)
     summary.__cause__ = summary.__context__ = None  # the chain is formatted one exception at a time
@@ -300,7 +300,7 @@ def _formatted_alone(error):
 _PACKAGE_FOLDER = os.path.dirname(formatted_exception.__code__.co_filename) + os.sep
 #: The standard library's folder, whose frames between two of liaison's (``json`` calling
 #: liaison's encoder back) are liaison's work, not called code.
-_STDLIB_FOLDER = os.path.dirname(traceback.__file__) + os.sep
+_STDLIB_FOLDER = os.path.dirname(os.__file__) + os.sep
 
 
 def _first_called_frame(entry):

@@ -8,8 +8,6 @@ stdout are the channel, kept for liaison alone, and served code's output goes
 to stderr.
 """
 import argparse
-import ctypes
-import logging
 import math
 import os
 import sys
@@ -19,14 +17,13 @@ import time
 from . import __version__, lifecycle, logs
 from .constants import START_MARKER, STOP_MARKER
 from .dispatch import MainThreadDispatcher
+from .logs import logger
 from .policy import ImportPolicy
 from .relay import relay_stdout
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT
 
 __all__ = ["parse_address", "ArgumentParser", "argument_parser", "format_address", "write_marker", "claim_stdout",
            "claim_stdin", "serve"]
-
-logger = logging.getLogger("liaison")
 
 #: Seconds after being told to stop that the process exits even if a command will not end.
 FORCED_EXIT_AFTER = 4.5
@@ -92,9 +89,26 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, "{}: error: {}; see --help\n".format(self.prog, message))
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's help with defaults, as wide as the terminal, found without importing ``shutil``: argparse
+    makes a formatter for every option it is given, and shutil (with bz2 and lzma) costs start-up time."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            try:
+                width = int(os.environ["COLUMNS"])
+            except (KeyError, ValueError):
+                try:
+                    width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+                except (AttributeError, ValueError, OSError):
+                    width = 80
+            width -= 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 def argument_parser(prog, description, default_address=None):
     """The options every transport's command line accepts; an address only when *default_address* is given."""
-    parser = ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
     if default_address is not None:
         parser.add_argument("address", nargs="?", default=default_address, type=parse_address,
                             help="HOST:PORT to listen on; port 0 takes a free port")
@@ -212,11 +226,18 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
     signals = lifecycle.handle_signals(request_stop)
     if watch_parent:
         lifecycle.watch_parent(request_stop)
-    return_large_blocks_to_os()
+    # A second later, on the deadline thread: ctypes would cost the first reply milliseconds of import.
+    server.deadlines.call_later(1.0, return_large_blocks_to_os)
     markers.start("{}@{}{}".format(START_MARKER, address, end))
-    serving = server.serve_in_thread()
+    def serve_then_return():  # the main thread returns as soon as serving ends, however it ends
+        try:
+            server.serve_forever()
+        finally:
+            main_thread.stop()
+
+    threading.Thread(target=serve_then_return, name="liaison-server", daemon=True).start()
     try:
-        main_thread.run(while_alive=serving, after_each=signals.reclaim)
+        main_thread.run(after_each=signals.reclaim)
     finally:
         request_stop()  # however serving ended: the forced exit is armed before stopping starts
         signals.stopping()
@@ -319,6 +340,7 @@ def return_large_blocks_to_os():
     """
     if not sys.platform.startswith("linux"):
         return
+    import ctypes
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):

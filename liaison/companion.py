@@ -5,7 +5,6 @@ arguments and gets a Python result back, or an exception.
 """
 import _thread
 import collections.abc
-import inspect
 import io
 import itertools
 import re
@@ -24,7 +23,6 @@ ITERATOR_ITEMS = 10000
 #: JSON value types that never hold a ``"$path"``; lists of only these are passed on untouched, at C speed.
 _SCALARS = frozenset((int, float, bool, type(None)))
 
-_PARAMETER = inspect.Parameter
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
@@ -82,7 +80,7 @@ class Command:
     :mod:`liaison.interrupt`).
     """
 
-    __slots__ = ("function", "lock", "substitute", "urgent", "exposed", "_checked")
+    __slots__ = ("function", "lock", "substitute", "urgent", "exposed", "_shape", "_checked")
 
     def __init__(self, function, lock=True, substitute=True, urgent=False, exposed=True):
         if not callable(function):
@@ -96,6 +94,7 @@ class Command:
         self.substitute = substitute
         self.urgent = urgent
         self.exposed = exposed
+        self._shape = _Shape.of(function)
         self._checked = None
 
     def signature(self):
@@ -104,6 +103,8 @@ class Command:
 
     def check(self, name, args, kwargs):
         """Raise :class:`CommandError` with a usage line unless *args* and *kwargs* fit the signature."""
+        if self._shape is not None and self._shape.fits(args, kwargs):
+            return  # the common case, decided from the code object (inspect costs milliseconds to import)
         signature, keywords, positional = self._checking()
         if signature is None:
             return
@@ -128,32 +129,104 @@ class Command:
         """
         if self._checked is None:
             try:
-                signature = inspect.signature(self.function)
+                signature = _signature(self.function)
             except (TypeError, ValueError):
                 self._checked = (None, None, None)
             else:
                 parameters = signature.parameters.values()
+                kinds = _inspect().Parameter
                 keywords = None
-                if any(parameter.kind == _PARAMETER.VAR_KEYWORD for parameter in parameters):
+                if any(parameter.kind == kinds.VAR_KEYWORD for parameter in parameters):
                     keywords = frozenset(parameter.name for parameter in parameters if parameter.kind in (
-                        _PARAMETER.POSITIONAL_OR_KEYWORD, _PARAMETER.KEYWORD_ONLY))
+                        kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY))
                 self._checked = (signature, keywords, _positional_counts(parameters))
         return self._checked
 
 
 def _positional_counts(parameters):
     """``(least, most)`` positional arguments that fit *parameters* with no keyword argument, or None."""
-    if any(parameter.kind == _PARAMETER.KEYWORD_ONLY and parameter.default is _PARAMETER.empty
-           for parameter in parameters):
+    kinds = _inspect().Parameter
+    if any(parameter.kind == kinds.KEYWORD_ONLY and parameter.default is kinds.empty for parameter in parameters):
         return None
-    defaults = [parameter.default is not _PARAMETER.empty for parameter in parameters
-                if parameter.kind in (_PARAMETER.POSITIONAL_ONLY, _PARAMETER.POSITIONAL_OR_KEYWORD)]
+    defaults = [parameter.default is not kinds.empty for parameter in parameters
+                if parameter.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
     least = defaults.index(True) if True in defaults else len(defaults)
     if not all(defaults[least:]):
         return None
-    most = float("inf") if any(parameter.kind == _PARAMETER.VAR_POSITIONAL for parameter in parameters) \
+    most = float("inf") if any(parameter.kind == kinds.VAR_POSITIONAL for parameter in parameters) \
         else len(defaults)
     return least, most
+
+
+class _Shape:
+    """What a plain Python function's code object says of the arguments it takes: enough to let a fitting
+    call through without ``inspect``, which decides (and words the error) in every other case."""
+
+    __slots__ = ("positional", "keywordable", "required", "most", "keyword_only", "any_keyword")
+
+    @classmethod
+    def of(cls, function):
+        """The shape of *function* (a plain function or method), or None when only ``inspect`` can tell
+        (builtins, wrappers, functions that declare their own signature)."""
+        target = getattr(function, "__func__", function)
+        if not isinstance(target, types.FunctionType) or hasattr(target, "__wrapped__") or \
+                hasattr(target, "__signature__"):
+            return None
+        shape = cls()
+        bound = 1 if isinstance(function, types.MethodType) else 0
+        leading = getattr(target, "_leading", None)
+        if isinstance(leading, tuple):  # Companion's methods that take self from *args
+            shape.positional, shape.keywordable, shape.required = leading, frozenset(), len(leading)
+            shape.most, shape.keyword_only, shape.any_keyword = float("inf"), frozenset(), True
+            return shape
+        code = target.__code__
+        names = code.co_varnames[:code.co_argcount]
+        positional_only = getattr(code, "co_posonlyargcount", 0)
+        shape.positional = names[bound:]
+        shape.required = max(0, code.co_argcount - len(target.__defaults__ or ()) - bound)
+        shape.most = float("inf") if code.co_flags & _CO_VARARGS else len(shape.positional)
+        keyword_only = code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+        defaults = target.__kwdefaults__ or {}
+        shape.keyword_only = frozenset(name for name in keyword_only if name not in defaults)
+        shape.keywordable = frozenset(names[max(bound, positional_only):]) | frozenset(keyword_only)
+        shape.any_keyword = bool(code.co_flags & _CO_VARKEYWORDS)
+        return shape
+
+    def fits(self, args, kwargs):
+        """Whether a call with *args* and *kwargs* certainly binds (False: let ``inspect`` decide)."""
+        count = len(args)
+        if not self.required - len(kwargs) <= count <= self.most:
+            return False
+        if not kwargs:
+            return count >= self.required and not self.keyword_only
+        filled = self.positional[:count]
+        for name in kwargs:
+            if name in filled or not (name in self.keywordable or self.any_keyword):
+                return False
+        return all(name in kwargs and name in self.keywordable for name in self.positional[count:self.required]) \
+            and self.keyword_only.issubset(kwargs)
+
+
+#: The code flags of a function that takes ``*args``, and ``**kwargs``.
+_CO_VARARGS = 0x04
+_CO_VARKEYWORDS = 0x08
+
+
+def _inspect():
+    """The ``inspect`` module, imported when first needed: it costs several milliseconds of start-up."""
+    import inspect
+    return inspect
+
+
+def _signature(function):
+    """``inspect.signature(function)``; for :class:`Companion`'s methods that take ``self`` from ``*args``,
+    the signature their ``_leading`` names describe (built on first need)."""
+    inspect = _inspect()
+    target = getattr(function, "__func__", function)
+    leading = getattr(target, "_leading", None)
+    if isinstance(leading, tuple) and "__signature__" not in target.__dict__:
+        target.__signature__ = _positional_then_any(inspect, *leading)
+    return inspect.signature(function)
 
 
 class CommandTable(dict):
@@ -235,15 +308,15 @@ class CommandTable(dict):
         self._commands.clear()
 
 
-def _positional_then_any(*names):
+def _positional_then_any(inspect, *names):
     """The signature ``(self, <names>, /, *args, **kwargs)``: *names* by position, then any arguments.
 
     For the methods that take ``self`` from ``*args`` so that any keyword,
     ``self`` and *names* included, reaches the code they call.
     """
-    leading = [_PARAMETER(name, _PARAMETER.POSITIONAL_ONLY) for name in ("self",) + names]
-    return inspect.Signature(leading + [_PARAMETER("args", _PARAMETER.VAR_POSITIONAL),
-                                        _PARAMETER("kwargs", _PARAMETER.VAR_KEYWORD)])
+    kinds = inspect.Parameter
+    leading = [kinds(name, kinds.POSITIONAL_ONLY) for name in ("self",) + names]
+    return inspect.Signature(leading + [kinds("args", kinds.VAR_POSITIONAL), kinds("kwargs", kinds.VAR_KEYWORD)])
 
 
 class Companion:
@@ -378,7 +451,7 @@ class Companion:
         self.namespace[name] = call_exposed(cls, *self.actualize(args), **self.actualize(kwargs))
         return name
 
-    initialize.__signature__ = _positional_then_any("name", "cls")
+    initialize._leading = ("name", "cls")
 
     def call(*args, **kwargs):
         """``run(fcn, *args, **kwargs)``: call *fcn* and return what it returns."""
@@ -389,7 +462,7 @@ class Companion:
             raise CommandError("run: {!r} is not callable; use get to read a value".format(fcn))
         return call_exposed(fcn, *self.actualize(args), **self.actualize(kwargs))
 
-    call.__signature__ = _positional_then_any("fcn")
+    call._leading = ("fcn",)
 
     def attempt(*args, **kwargs):
         """``try(fcn, *args, **kwargs)``: like run, but report failure (a bad ``$`` reference too) as a value."""
@@ -399,7 +472,7 @@ class Companion:
         except Exception as error:
             return {"success": False, "result": error}
 
-    attempt.__signature__ = _positional_then_any("fcn")
+    attempt._leading = ("fcn",)
 
     # The protocol's names, which Python callers of liaison-backend 0.1 use.
     get = resolve
@@ -472,7 +545,7 @@ def _description(obj, target):
     signature = None
     if callable(obj):
         try:
-            signature = inspect.signature(obj)
+            signature = _signature(obj)
         except (TypeError, ValueError):
             pass
     description = {
@@ -503,7 +576,7 @@ def _parameter(parameter):
         data["default"] = parameter.default
     if parameter.annotation is not parameter.empty:
         annotation = parameter.annotation
-        data["annotation"] = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+        data["annotation"] = annotation if isinstance(annotation, str) else _inspect().formatannotation(annotation)
     return data
 
 
@@ -514,7 +587,7 @@ def _text(signature):
 
 def _first_paragraph(obj):
     """The first paragraph of *obj*'s docstring as one line, or None when it has none."""
-    doc = inspect.getdoc(obj)
+    doc = _inspect().getdoc(obj)
     if not doc or not doc.strip():
         return None
     paragraph = _PARAGRAPH_BREAK.split(doc.strip(), 1)[0]

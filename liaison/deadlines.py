@@ -1,13 +1,12 @@
 """One thread that calls functions at their deadlines, for a whole server: not a thread per deadline."""
 import heapq
 import itertools
-import logging
 import threading
 import time
 
-__all__ = ["Deadlines"]
+from .logs import logger
 
-logger = logging.getLogger("liaison")
+__all__ = ["Deadlines"]
 
 
 class Deadlines:

@@ -5,11 +5,13 @@ The rules, applied at any depth:
 * an object with a ``getJSON()`` method: what that method returns;
 * numpy arrays and scalars: lists and numbers (numpy is never imported here);
 * NaN and +/-Infinity: ``null``, as JavaScript's ``JSON.stringify`` does;
-* tuples, sets and frozensets: lists; mappings: objects with string keys;
+* tuples, sets, frozensets, ranges and a dict's ``keys()``, ``values()`` and
+  ``items()``: lists; mappings: objects with string keys;
 * dates, times and datetimes: ISO 8601 text;
 * bytes, bytearray and memoryview: standard base64 text;
 * modules: ``"python:///module"``; classes and functions: ``"python:///module:qualname"``;
-* exceptions: their traceback as a list of lines (the ``error`` of an error reply);
+* exceptions: what ``traceback.format_exception`` gives, less liaison's own
+  frames (the ``error`` of an error reply; see :func:`formatted_exception`);
 * anything else: ``str(obj)``.
 
 Mapping keys become names as ``json`` writes them (``1`` -> ``"1"``, ``None`` ->
@@ -17,20 +19,26 @@ Mapping keys become names as ``json`` writes them (``1`` -> ``"1"``, ``None`` ->
 get the same name (``1`` and ``"1"``) are refused with :class:`DuplicateKeyError`,
 neither merged nor renamed: a JSON parser would silently keep only one.
 """
-import base64
 import json
 import math
+import os
 import sys
-import traceback
 import types
 from collections.abc import Mapping
 from itertools import chain
 
-__all__ = ["DuplicateKeyError", "LiaisonJSONEncoder", "dumps", "exception_lines", "exception_message",
-           "exception_type", "jsonable"]
+from .companion import CommandError, ReentryError
+from .interrupt import Cancelled
+from .resolve import ResolveError
+
+__all__ = ["DuplicateKeyError", "LiaisonJSONEncoder", "dumps", "exception_message", "exception_type",
+           "formatted_exception", "jsonable"]
 
 _ROUTINES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
              type(str.join), type(object.__init__), type(str.__add__))
+
+#: What becomes a list: iterating them runs no called code (a dict's views read the dict in C).
+_AS_LISTS = (tuple, set, frozenset, range, type({}.keys()), type({}.values()), type({}.items()))
 
 _STRINGS = frozenset((str,))
 #: What the C encoder walks into itself; everything else it writes as it is or hands to ``default``.
@@ -132,7 +140,7 @@ def _convert(obj):
     module = type(obj).__module__
     if module == "numpy" and hasattr(obj, "tolist"):
         return obj.tolist()
-    if isinstance(obj, (tuple, set, frozenset)):
+    if isinstance(obj, _AS_LISTS):
         return list(obj)
     if isinstance(obj, Mapping):
         return dict(obj)
@@ -140,13 +148,14 @@ def _convert(obj):
     if datetime is not None and isinstance(obj, (datetime.date, datetime.time)):
         return obj.isoformat()
     if isinstance(obj, (bytes, bytearray, memoryview)):
+        import base64  # only here: a reply with bytes is rare, and start-up time counts
         return base64.b64encode(bytes(obj)).decode("ascii")
     if isinstance(obj, types.ModuleType):
         return "python:///" + obj.__name__
     if isinstance(obj, (type,) + _ROUTINES):
         return _object_url(obj)
     if isinstance(obj, BaseException):
-        return exception_lines(obj)
+        return formatted_exception(obj)
     return str(obj)
 
 
@@ -175,10 +184,12 @@ class LiaisonJSONEncoder(json.JSONEncoder):
         try:
             chunks = list(super().iterencode(o, _one_shot))
         except (ValueError, TypeError):
-            return list(super().iterencode(jsonable(o), _one_shot))
-        converted, self._converted = self._converted, []
-        _check_keys([o] + converted)
-        return chunks
+            pass  # retried outside the handler, so that an error of the retry is not chained to this one
+        else:
+            converted, self._converted = self._converted, []
+            _check_keys([o] + converted)
+            return chunks
+        return list(super().iterencode(jsonable(o), _one_shot))
 
 
 def _object_url(obj):
@@ -208,14 +219,104 @@ def exception_message(error):
         return "<str() of {} raised {}>".format(exception_type(error), exception_type(problem))
 
 
-def exception_lines(error):
-    """*error*'s traceback as ``traceback`` prints it, one line per item; the last is ``Type: message``.
+def formatted_exception(error):
+    """What ``traceback.format_exception`` gives for *error*, less liaison's own frames: a list of
+    text items, each ending in a newline (a frame's is its ``File`` line with its source lines).
 
-    If formatting fails (an object in the traceback misbehaves), just the
-    ``Type: message`` line.
+    The traceback of *error*, and of each exception it was raised from or while
+    handling, starts at the first frame of called code; one left with no frame
+    is its ``Type: message`` line alone. An error liaison raises itself about
+    the request (an unknown command or target, a malformed message...) is one
+    item, ``"Type: message\\n"`` with no traceback, and so is *error* when
+    formatting it fails (an object in its traceback misbehaves).
     """
     try:
-        return "".join(traceback.format_exception(type(error), error, error.__traceback__)).splitlines()
+        if _raised_by_liaison(error):
+            return [_headline(error)]
+        items = []
+        for exception, connection in _chain(error):
+            items.extend(_formatted_alone(exception))
+            if connection is not None:
+                items.append(connection)
+        return items
     except BaseException:
-        message = exception_message(error)
-        return [exception_type(error) + (": " + message if message else "")]
+        return [_headline(error)]
+
+
+def _headline(error):
+    """``"Type: message\\n"``, or ``"Type\\n"`` for an empty message, with the class's bare name."""
+    message = exception_message(error)
+    return exception_type(error) + (": " + message if message else "") + "\n"
+
+
+def _raised_by_liaison(error):
+    """Whether liaison raised *error* about the request itself, so its traceback tells the client nothing:
+    an unknown command or bad arguments, a target that does not resolve or is refused, a malformed
+    message, a refused re-entry, a server that stopped, an unencodable result, or a cancellation
+    that never reached called code."""
+    from .protocol import ProtocolError  # imported here, as these two modules import this one
+    from .server import ServerStopped
+    if isinstance(error, (CommandError, ResolveError, ReentryError, ProtocolError, ServerStopped, DuplicateKeyError)):
+        return True
+    return isinstance(error, Cancelled) and _first_called_frame(error.__traceback__) is None
+
+
+#: Connecting lines between the exceptions of a chain, as ``traceback`` prints them.
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def _chain(error):
+    """*error* and the exceptions it was raised from or while handling, as ``traceback`` prints them:
+    oldest first, each paired with the line that leads to the next (None after *error*)."""
+    chain = [(error, None)]
+    seen = {id(error)}
+    while True:
+        cause, context = error.__cause__, error.__context__
+        if cause is not None and id(cause) not in seen:
+            error, connection = cause, _CAUSE
+        elif context is not None and id(context) not in seen and not error.__suppress_context__:
+            error, connection = context, _CONTEXT
+        else:
+            return reversed(chain)
+        chain.append((error, connection))
+        seen.add(id(error))
+
+
+def _formatted_alone(error):
+    """``format_exception``'s items for *error* without its chain, its traceback starting at called code.
+
+    An exception group's members are formatted with their own chains, as ``traceback`` does.
+    """
+    import traceback  # only here: errors are rare, and start-up time counts
+    summary = traceback.TracebackException(  # source lines are read once formatted: most of it is dropped
+        type(error), error, _first_called_frame(error.__traceback__), lookup_lines=False)
+    summary.__cause__ = summary.__context__ = None  # the chain is formatted one exception at a time
+    return list(summary.format())
+
+
+#: The folder of liaison's own code, as its code objects name it (as frames do, even where ``__file__``
+#: differs: code compiled elsewhere); a user's module named like it (``liaison_x``) is not in it.
+_PACKAGE_FOLDER = os.path.dirname(formatted_exception.__code__.co_filename) + os.sep
+#: The standard library's folder, whose frames between two of liaison's (``json`` calling
+#: liaison's encoder back) are liaison's work, not called code.
+_STDLIB_FOLDER = os.path.dirname(os.__file__) + os.sep
+
+
+def _first_called_frame(entry):
+    """The first entry of traceback *entry* in called code, past liaison's frames; None if there is none.
+
+    A run of standard-library frames counts as liaison's if a frame of liaison's
+    follows it, and as called code otherwise (``run json:loads`` fails in ``json``).
+    """
+    library = None  # the first of the standard library's frames seen since liaison's last one
+    while entry is not None:
+        filename = entry.tb_frame.f_code.co_filename
+        if filename.startswith(_PACKAGE_FOLDER):
+            library = None
+        elif filename.startswith(_STDLIB_FOLDER):
+            library = library or entry
+        else:
+            return library or entry
+        entry = entry.tb_next
+    return library

@@ -18,16 +18,26 @@ closing the window takes that lock, then calls :func:`_check_point`, at which
 an exception raised just before the window closed is delivered at the latest.
 So it can land only before the section has done anything.
 """
-import ctypes
 import threading
 
 __all__ = ["Cancelled", "Interruptible", "call_exposed", "cancelled", "shielded"]
 
-# Two prototypes of one C function: with an exception type to raise, and with NULL to take one back.
-_set_async_exc = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
-_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
-
 _local = threading.local()
+
+
+def _async_raiser():
+    """CPython's ``PyThreadState_SetAsyncExc``, through ctypes, imported on the first interruption (ctypes
+    costs milliseconds of start-up)."""
+    global _set_async_exc
+    if _set_async_exc is None:
+        import ctypes
+        setter = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
+        setter.argtypes = (ctypes.c_ulong, ctypes.py_object)
+        _set_async_exc = setter
+    return _set_async_exc
+
+
+_set_async_exc = None
 
 
 class Cancelled(BaseException):
@@ -107,13 +117,14 @@ class Interruptible:
 
         Call it from another thread than the function's.
         """
+        raise_in = _async_raiser()
         with self._lock:
             if self._done:
                 return False
             self.asked = True
             if self._exposed and not self._raised:
                 self._raised = True
-                _set_async_exc(self._thread, Cancelled)
+                raise_in(self._thread, Cancelled)
             return True
 
     def _expose(self):

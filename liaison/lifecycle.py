@@ -3,19 +3,15 @@
 A frontend that starts ``python -m liaison.<transport>`` may crash; the server
 must not outlive it holding the port.
 """
-import logging
 import os
 import signal
-import socket
-import sys
 import threading
 import time
 
 from . import logs
+from .logs import logger
 
 __all__ = ["watch_parent", "handle_signals", "Signals", "PARENT_POLL"]
-
-logger = logging.getLogger("liaison")
 
 #: Seconds between checks that the parent process is alive (POSIX).
 PARENT_POLL = 0.5
@@ -115,14 +111,13 @@ def handle_signals(on_stop):
     """
     stopping = threading.Event()
     handled = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)}
-    reader, writer = socket.socketpair()
-    writer.setblocking(False)
-    signals = Signals(writer.fileno(), handled, stopping)
+    receive, wakeup_fd = _wakeup_channel()
+    signals = Signals(wakeup_fd, handled, stopping)
     signals.reclaim()
 
-    def watch(writer):  # holds the wakeup socket open for as long as the process runs
+    def watch():
         while True:
-            for signum in reader.recv(64):
+            for signum in receive():
                 if signum not in handled:
                     continue  # a signal the host handles itself also comes through the wakeup descriptor
                 if stopping.is_set():
@@ -133,8 +128,22 @@ def handle_signals(on_stop):
                 on_stop()
                 logger.info("stopping on signal %s", signum)
 
-    threading.Thread(target=watch, args=(writer,), name="liaison-signals", daemon=True).start()
+    threading.Thread(target=watch, name="liaison-signals", daemon=True).start()
     return signals
+
+
+def _wakeup_channel():
+    """``(receive, fd)``: the non-blocking descriptor the interpreter writes signal numbers to, and a function
+    that waits for the next ones. A pipe on POSIX; Windows takes only a socket. Both ends stay open for as
+    long as the process runs."""
+    if os.name != "nt":
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        return lambda: os.read(read_end, 64), write_end
+    import socket
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    return lambda keep_open=writer: reader.recv(64), writer.fileno()
 
 
 class Signals:

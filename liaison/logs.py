@@ -1,23 +1,28 @@
-"""Logging in a process liaison owns (``python -m liaison.<transport>``): the ``liaison`` logger's
-records to stderr, without ever waiting on a lock or a reader for long.
+"""The ``liaison`` logger, and logging in a process liaison owns (``python -m liaison.<transport>``).
 
-Served code may be cancelled while it holds the ``logging`` module's lock or
-one of its handlers' locks (the standard library takes them by
-``acquire(); try:``, which an asynchronous exception can cut), and a frontend
-may stop reading stderr. Liaison's own threads must still log and stop, so its
-records go only to :class:`StderrHandler` (not to the root logger's
-handlers), which takes its own lock by a deadline and writes to file
-descriptor 2 by a deadline, and the logger decides whether a level is enabled
-without the module's lock.
+:data:`logger` stands for ``logging.getLogger("liaison")``, which every module
+of liaison logs through; the ``logging`` module is imported when the first
+record is made (it costs milliseconds of start-up, and a server at the default
+level may never log).
+
+In a process liaison owns, :func:`configure` sends the records to stderr
+without ever waiting on a lock or a reader for long. Served code may be
+cancelled while it holds the ``logging`` module's lock or one of its handlers'
+locks (the standard library takes them by ``acquire(); try:``, which an
+asynchronous exception can cut), and a frontend may stop reading stderr.
+Liaison's own threads must still log and stop, so its records go only to a
+handler of its own (not to the root logger's handlers), which takes its lock
+and writes to file descriptor 2 by a deadline, and the logger decides whether
+a level is enabled without the module's lock.
 """
-import logging
 import os
 import select
+import threading
 import time
 
 from .interrupt import shielded
 
-__all__ = ["configure", "StderrHandler", "write_stderr", "WRITE_TIMEOUT"]
+__all__ = ["logger", "configure", "write_stderr", "WRITE_TIMEOUT"]
 
 #: Seconds a log record (or a last word before exiting) may wait for its turn and for stderr to take it;
 #: past that it is dropped.
@@ -26,11 +31,58 @@ WRITE_TIMEOUT = 1.0
 #: Bytes per write: a pipe that polls writable takes this many at once (POSIX's PIPE_BUF, at least 512).
 _ATOMIC_WRITE = getattr(select, "PIPE_BUF", 512)
 
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "exception": 40, "critical": 50,
+           "fatal": 50}
+
+
+class _Logger:
+    """``logging.getLogger("liaison")``, reached on first use; once :func:`configure` has set a level,
+    records below it are dropped without importing ``logging``."""
+
+    def __init__(self):
+        self._floor = 0  # records below this level are dropped unmade (0: every record is made)
+        self._stderr_level = None  # configure()'s level, to set up when logging is imported
+        self._logger = None
+        # Guards the first use, so that logging is set up once. Taken alone, around an import.
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        if _LEVELS.get(name, 100) < self._floor:
+            return _drop
+        return getattr(self._real(), name)
+
+    def _real(self):
+        """The ``liaison`` logger of the logging module, set up as :func:`configure` said."""
+        if self._logger is not None:
+            return self._logger
+        with self._lock:
+            if self._logger is None:
+                import logging
+                log = logging.getLogger("liaison")
+                if self._stderr_level is not None:
+                    _to_stderr(logging, log, self._stderr_level)
+                self._logger = log
+            return self._logger
+
+
+def _drop(*args, **kwargs):
+    """A record below the level set: nothing to make."""
+
+
+#: What liaison logs through: ``logger.info(...)`` as on any logger.
+logger = _Logger()
+
 
 def configure(level):
-    """Send the ``liaison`` logger's records at *level* and above to stderr, and nowhere else."""
-    log = logging.getLogger("liaison")
-    handler = StderrHandler()
+    """Send the ``liaison`` logger's records at *level* (a name such as ``"INFO"``) and above to stderr, and
+    nowhere else; logging is set up when the first such record comes."""
+    logger._stderr_level = level
+    logger._floor = _LEVELS[level.lower()]
+
+
+def _to_stderr(logging, log, level):
+    """Set up *log*: its records at *level* go to stderr only, by a deadline (see the module doc)."""
+    handler = _stderr_handler_class(logging)()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(level)
@@ -43,28 +95,32 @@ def _enabled(log, level):
     return not log.disabled and log.manager.disable < level and level >= log.getEffectiveLevel()
 
 
-class StderrHandler(logging.Handler):
-    """Write each record as a line to file descriptor 2, by :data:`WRITE_TIMEOUT`, or drop it."""
+def _stderr_handler_class(logging):
+    """The handler that writes each record as a line to file descriptor 2, by :data:`WRITE_TIMEOUT`, or
+    drops it (a class made once logging is imported)."""
 
-    def handle(self, record):
-        if not self.filter(record):
-            return False
-        with shielded():
-            if not self.lock.acquire(timeout=WRITE_TIMEOUT):
+    class StderrHandler(logging.Handler):
+        def handle(self, record):
+            if not self.filter(record):
                 return False
-            try:
-                self.emit(record)
-            finally:
-                self.lock.release()
-        return True
+            with shielded():
+                if not self.lock.acquire(timeout=WRITE_TIMEOUT):
+                    return False
+                try:
+                    self.emit(record)
+                finally:
+                    self.lock.release()
+            return True
 
-    def emit(self, record):
-        try:
-            text = self.format(record) + "\n"
-        except Exception:
-            self.handleError(record)
-            return
-        write_stderr(text.encode("utf-8", "backslashreplace"), WRITE_TIMEOUT)
+        def emit(self, record):
+            try:
+                text = self.format(record) + "\n"
+            except Exception:
+                self.handleError(record)
+                return
+            write_stderr(text.encode("utf-8", "backslashreplace"), WRITE_TIMEOUT)
+
+    return StderrHandler
 
 
 def write_stderr(data, timeout):

@@ -10,7 +10,6 @@ report holds is sent before the command's reply. Other threads, and commands
 of other clients, are never captured: the process-wide streams route each
 write by the thread that makes it, and are put back once no command captures.
 """
-import logging
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ _reports = {}
 _install_lock = threading.Lock()
 _capturing = 0
 _originals = {}  # name in sys -> the stream that was there
+_installed = {}  # "log" -> the handler on the root logger, once there: it stays
 
 
 class Report:
@@ -208,43 +208,44 @@ class _ThreadStream:
         return getattr(self._original, name)
 
 
-class _LogCapture(logging.Handler):
-    """On the root logger once anything has been captured: records emitted on a capturing command's thread
-    at or above its level go to its report.
+def _log_capture(logging):
+    """The handler on the root logger, once anything has been captured, that gives each record emitted on a
+    capturing command's thread at or above its level to its report (made once logging is imported)."""
 
-    Its presence keeps ``logging.lastResort`` from being used, so a record
-    that no other handler takes is handed to it here, as logging would.
-    """
+    class LogCapture(logging.Handler):
+        """Its presence keeps ``logging.lastResort`` from being used, so a record that no other handler
+        takes is handed to it here, as logging would."""
 
-    def handle(self, record):
-        report = _reports.get(record.thread)
-        if report is not None and report.capture is not None and record.levelno >= report.capture:
-            with shielded():
-                report.write("log", self.format(record) + "\n")
+        def handle(self, record):
+            report = _reports.get(record.thread)
+            if report is not None and report.capture is not None and record.levelno >= report.capture:
+                with shielded():
+                    report.write("log", self.format(record) + "\n")
+                return True
+            last_resort = logging.lastResort
+            if last_resort is not None and record.levelno >= last_resort.level and \
+                    not _handled_elsewhere(logging, record):
+                last_resort.handle(record)
             return True
-        last_resort = logging.lastResort
-        if last_resort is not None and record.levelno >= last_resort.level and not _handled_elsewhere(record):
-            last_resort.handle(record)
-        return True
 
-    def emit(self, record):
-        """Not used: :meth:`handle` routes each record itself."""
+        def emit(self, record):
+            """Not used: :meth:`handle` routes each record itself."""
+
+    handler = LogCapture()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    return handler
 
 
-def _handled_elsewhere(record):
+def _handled_elsewhere(logging, record):
     """Whether a handler other than the capture's takes *record* on its way up the logger tree."""
     log = logging.Logger.manager.loggerDict.get(record.name, logging.root)
     while isinstance(log, logging.Logger):
-        if any(not isinstance(handler, _LogCapture) for handler in log.handlers):
+        if any(handler is not _installed.get("log") for handler in log.handlers):
             return True
         if not log.propagate:
             return False
         log = log.parent
     return False
-
-
-_log_capture = _LogCapture()
-_log_capture.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -269,9 +270,11 @@ def _install():
                 setattr(sys, name, _ThreadStream(name, _originals[name]))
         _originals["showwarning"] = warnings.showwarning
         warnings.showwarning = _show_warning
-        root = logging.getLogger()
-        if _log_capture not in root.handlers:
-            root.handlers.append(_log_capture)  # not addHandler: its lock may be held by cancelled served code
+        if "log" not in _installed:
+            import logging
+            _installed["log"] = _log_capture(logging)
+            # Not addHandler: the logging module's lock may be held by cancelled served code.
+            logging.getLogger().handlers.append(_installed["log"])
 
 
 def _uninstall():

@@ -6,16 +6,17 @@ other, since joining them would copy megabytes. Nothing here knows about sockets
 
 * request: ``{"command": {"command": name, "args": [...], "kwargs": {...}}, "id": any}``
 * success: ``{"response": result, "tag": "response", "evt": request}``
-* failure: ``{"error": [traceback lines], "exception": {"type", "message"}, "tag": "error", "evt": request or null}``
+* failure: ``{"error": [traceback items], "exception": {"type", "message"}, "tag": "error", "evt": request or null}``
 * pushed:  any JSON value, sent as it is (``{"tag": "alert", ...}`` by convention)
 
-``error`` is the traceback, one line per string, the last ``Type: message``, as
-liaison-py sends it; for a request that is not well formed (a
-:class:`ProtocolError` or :class:`~liaison.companion.CommandError`) it is that
-one line. ``evt`` is the request as received; for a message refused before its
-parts were read (over a limit on nesting or integers, or NaN) it is just
-``{"id": ...}``, so that the client can still match the reply to its call; it
-is null only when the message could not be parsed at all.
+``error`` is what ``traceback.format_exception`` gives, as liaison-py sends it,
+less liaison's own frames: items ending in newlines, the last ``Type: message``.
+For an error liaison raises itself (a :class:`ProtocolError`, an unknown
+command or target...) it is that one item. ``evt`` is the request as received;
+for a message refused before its parts were read (over a limit on nesting or
+integers, or NaN) it is just ``{"id": ...}``, so that the client can still
+match the reply to its call; it is null only when the message could not be
+parsed at all.
 
 Limits on requests, checked before anything in them is used: nesting at most
 ``MAX_DEPTH`` arrays and objects deep, counted from the request's outer object
@@ -28,8 +29,7 @@ import json
 import sys
 from itertools import chain
 
-from .companion import CommandError
-from .encoding import dumps, exception_lines, exception_message, exception_type
+from .encoding import dumps, exception_message, exception_type, formatted_exception
 
 __all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "ProtocolError", "Request", "parse", "response", "error", "push"]
 
@@ -361,12 +361,8 @@ def error(problem, request=None):
     """
     kind = exception_type(problem)
     message = exception_message(problem)
-    if isinstance(problem, (ProtocolError, CommandError)):
-        lines = [kind + ": " + message]
-    else:
-        lines = exception_lines(problem)
     raw = request.raw if request is not None else problem.raw if isinstance(problem, ProtocolError) else None
-    payload = _utf8(json.dumps(lines, ensure_ascii=False) + ', "exception": ' + json.dumps(
+    payload = _utf8(json.dumps(formatted_exception(problem), ensure_ascii=False) + ', "exception": ' + json.dumps(
         {"type": kind, "message": message}, ensure_ascii=False))
     return _envelope(b"error", payload, b"error", _evt(raw))
 

@@ -8,16 +8,15 @@ markers itself, so nothing can cut into them, and knows whether the last output
 ended its line, so the STOP marker can start one. Elsewhere (Windows, where a
 pipe cannot be polled) stdout is left as it is, as liaison-py leaves it.
 """
-import logging
 import os
 import select
 import sys
 import threading
 import time
 
-__all__ = ["relay_stdout", "StdoutRelay", "DRAIN_TIME", "MARKER_TIME"]
+from .logs import logger
 
-logger = logging.getLogger("liaison")
+__all__ = ["relay_stdout", "StdoutRelay", "DRAIN_TIME", "MARKER_TIME"]
 
 #: Seconds that output written before the stop gets to reach stdout ahead of the STOP marker.
 DRAIN_TIME = 0.25

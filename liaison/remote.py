@@ -13,8 +13,9 @@ _SHOWN_FRAMES = 3
 class RemoteError(Exception):
     """The remote liaison answered with an error: its exception type name, message and traceback.
 
-    *traceback* is the remote traceback as a list of lines. ``str()`` gives ``"Type: message"``
-    followed by the last frames of that traceback, so an uncaught one shows where it happened.
+    *traceback* is the remote traceback as a list of lines, with no newline in any (the reply's
+    ``error`` split into lines). ``str()`` gives ``"Type: message"`` followed by the last frames
+    of the exception's own traceback, so an uncaught one shows where it happened.
     """
 
     def __init__(self, type, message, traceback=()):
@@ -62,8 +63,9 @@ def remote_error(reply):
 
 
 def _lines(error):
-    """The traceback in an ``error`` field as one string per line, whether it came one line per
-    item (liaison-backend) or as ``format_exception``'s chunks ending in newlines (liaison-py)."""
+    """The traceback in an ``error`` field as one string per line, whether it came as
+    ``format_exception``'s items ending in newlines, several lines in some (liaison-py and
+    liaison-backend), or one line per item (earlier liaison-backend)."""
     if isinstance(error, str):
         error = [error]
     if not isinstance(error, list):
@@ -72,19 +74,32 @@ def _lines(error):
     return text[:-1].split("\n") if text else []
 
 
+#: The lines that join the exceptions of a chain in a traceback, each between two blank lines.
+_CHAIN_LINES = ("The above exception was the direct cause of the following exception:",
+                "During handling of the above exception, another exception occurred:")
+
+
+def _last_exception_start(lines):
+    """The index of the first line about the last exception of a chain: past the last line joining two."""
+    joins = [index for index, line in enumerate(lines) if line in _CHAIN_LINES]
+    return joins[-1] + 2 if joins else 0
+
+
 def _exception_start(lines):
-    """The index of the first line of the final ``Type: message`` part: the line after the last frame."""
-    start = 0
-    for index, line in enumerate(lines):
+    """The index of the first line of the final ``Type: message`` part: the line after the last
+    exception's last frame."""
+    begin = start = _last_exception_start(lines)
+    for index, line in enumerate(lines[begin:], begin):
         if line.startswith('  File "'):
             start = index + 1
-        elif start == index and line.startswith("    "):
+        elif start == index > begin and line.startswith("    "):
             start = index + 1  # the frame's source line, or the carets under it
     return start
 
 
 def _last_frames(lines, count):
-    """The lines of the last *count* frames of a traceback (each ``File`` line with its source lines)."""
-    end = _exception_start(lines)
-    starts = [index for index, line in enumerate(lines[:end]) if line.startswith('  File "')]
+    """The lines of the last *count* frames of the last exception's traceback (each ``File`` line
+    with its source lines)."""
+    begin, end = _last_exception_start(lines), _exception_start(lines)
+    starts = [index for index in range(begin, end) if lines[index].startswith('  File "')]
     return lines[starts[-count:][0]:end] if starts else []

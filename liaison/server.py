@@ -1,6 +1,5 @@
 """What every transport's server shares: a Companion, one message to one reply, the registry of
 client sessions, pushed messages with deadlines, and running commands on the host's chosen thread."""
-import logging
 import threading
 import time
 
@@ -8,12 +7,11 @@ from . import __version__, protocol
 from .companion import CommandError, Companion
 from .deadlines import Deadlines
 from .interrupt import Interruptible, call_exposed, shielded
+from .logs import logger
 from .output import OUTPUT_BATCH_BYTES, OUTPUT_BATCH_SECONDS, PROGRESS_SECONDS, Report
 from .session import FEATURES, Client, Session
 
 __all__ = ["Liaison", "ServerStopped", "SEND_TIMEOUT", "DEFAULT_MAX_SIZE"]
-
-logger = logging.getLogger("liaison")
 
 #: Largest message a client may send, in bytes, unless the server is told otherwise.
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024

@@ -69,16 +69,14 @@ section, or on a thread that runs no command: a cancelled command's exception
 shielded on a command's thread; only called code is exposed to interruption.
 """
 import collections
-import logging
 import threading
 
 from . import protocol
 from .interrupt import Cancelled, Interruptible
+from .logs import logger
 
 __all__ = ["Session", "Client", "INBOX_MESSAGES", "JOB_COST", "RECENT_IDS", "RECENT_ID_BYTES", "BACKLOG_BYTES",
            "FEATURES"]
-
-logger = logging.getLogger("liaison")
 
 #: Requests a client may have waiting behind its running command, in multiples of the server's
 #: largest message, each counted as its size plus ``JOB_COST``; past that its transport stops reading

@@ -5,7 +5,6 @@ line, then a line per reply or pushed message, and ``LIAISON:DISCONNECTED@stdio`
 as its last. There is no port to pick and nothing another program can connect
 to. End of input stops it once the requests already sent are answered.
 """
-import logging
 import os
 import select
 import sys
@@ -13,12 +12,11 @@ import threading
 import time
 
 from . import cli, protocol
+from .logs import logger
 from .policy import ImportPolicy
 from .server import DEFAULT_MAX_SIZE, SEND_TIMEOUT, Liaison
 
 __all__ = ["StdioLiaison", "PipeConnection", "ADDRESS"]
-
-logger = logging.getLogger("liaison")
 
 #: Bytes per write: a pipe that polls writable takes this many at once (POSIX's PIPE_BUF, at least 512).
 _ATOMIC_WRITE = getattr(select, "PIPE_BUF", 512)

@@ -70,14 +70,15 @@ class Client:
 
     def error(self, command, *args, **kwargs):
         """Send one command that must fail; check the error reply's shape and return
-        ``{"type", "message", "traceback"}`` from its ``exception`` and ``error`` (the list of lines)."""
+        ``{"type", "message", "traceback"}`` from its ``exception`` and ``error`` (the list of
+        ``traceback.format_exception``'s items, each ending in a newline)."""
         reply = self.request(command, *args, **kwargs)
         assert reply["tag"] == "error", reply
         assert list(reply) == ["error", "exception", "tag", "evt"], reply
-        lines, exception = reply["error"], reply["exception"]
+        items, exception = reply["error"], reply["exception"]
         assert set(exception) == {"type", "message"}, exception
-        assert lines and all(isinstance(line, str) and "\n" not in line for line in lines), lines
-        return {"type": exception["type"], "message": exception["message"], "traceback": lines}
+        assert items and all(isinstance(item, str) and item.endswith("\n") for item in items), items
+        return {"type": exception["type"], "message": exception["message"], "traceback": items}
 
     def close(self):
         self.ws.close()

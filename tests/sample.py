@@ -87,3 +87,22 @@ def lone_surrogate():
 def wait_for(event, timeout):
     """Block until *event* is set: a command that holds the Companion for a while."""
     return event.wait(timeout)
+
+
+def views_and_ranges(thorough=False):
+    """A dict's views and ranges inside a result; with *thorough*, beside a NaN, which takes
+    the encoder's other path."""
+    numbers = {"one": 1, "two": [2]}
+    result = {"keys": numbers.keys(), "values": numbers.values(), "items": [numbers.items()],
+              "range": range(3), "stepped": range(10, 0, -4), "empty": range(0)}
+    if thorough:
+        result["nan"] = float("nan")
+    return result
+
+
+def fail_chained(message):
+    """Raise from the error of :func:`fail`, in a frame of its own."""
+    try:
+        fail(message)
+    except ValueError as error:
+        raise RuntimeError("chained") from error

@@ -66,10 +66,17 @@ def test_a_running_loop_is_interrupted_and_the_lock_is_free_again(served):
     assert replies["c"]["response"] == "interrupted"
     cancelled = replies["loop"]
     assert cancelled["tag"] == "error" and cancelled["exception"]["type"] == "Cancelled"
-    assert cancelled["error"][-1].startswith("liaison.interrupt.Cancelled") or \
-        cancelled["error"][-1].startswith("Cancelled")
+    assert_interrupted_in_the_loop(cancelled)
     send(other, "run", "math:hypot", 3, 4, ident="after")
     assert receive(other)["response"] == 5.0
+
+
+def assert_interrupted_in_the_loop(reply):
+    """*reply* is the Cancelled error of LOOP, whose traceback shows where it stopped: in the loop."""
+    assert reply["exception"] == {"type": "Cancelled", "message": "the command was cancelled before it finished"}
+    assert reply["error"][0] == "Traceback (most recent call last):\n"
+    assert reply["error"][1].startswith('  File "<string>", line ')
+    assert reply["error"][-1] == "liaison.interrupt.Cancelled: the command was cancelled before it finished\n"
 
 
 def test_a_queued_request_is_dequeued_and_never_runs(served):
@@ -77,7 +84,9 @@ def test_a_queued_request_is_dequeued_and_never_runs(served):
     start_loop(caller)
     send(caller, "run", "laps.clear", ident="queued")
     send(caller, "cancel", "queued", ident="c1")
-    assert receive(caller)["evt"]["id"] == "queued"  # its Cancelled reply comes first, then the cancel's
+    dequeued = receive(caller)  # its Cancelled reply comes first, then the cancel's
+    assert dequeued["evt"]["id"] == "queued"
+    assert dequeued["error"] == ["Cancelled: the command was cancelled before it finished\n"]  # it never ran
     assert receive(caller)["response"] == "dequeued"
     send(caller, "cancel", "loop", ident="c2")
     replies = {reply["evt"]["id"]: reply for reply in (receive(caller), receive(caller))}
@@ -143,7 +152,7 @@ def test_cancel_under_a_dispatcher(make_server, connect):
     send(client.ws, "cancel", "loop", ident="c")
     replies = {reply["evt"]["id"]: reply for reply in (receive(client.ws), receive(client.ws))}
     assert replies["c"]["response"] == "interrupted"
-    assert replies["loop"]["exception"]["type"] == "Cancelled"
+    assert_interrupted_in_the_loop(replies["loop"])
     assert client.call("run", "math:hypot", 3, 4) == 5.0
     stop.set()
     host.join(10)

@@ -40,7 +40,7 @@ def test_every_command(client):
     assert client.attempt("math:sqrt", 9) == {"success": True, "result": 3.0}
     failure = client.attempt("sample:fail", "no")
     assert failure["success"] is False
-    assert failure["result"][-1] == "ValueError: no"
+    assert failure["result"][-1] == "ValueError: no\n"
 
 
 def test_kwargs_named_like_the_methods_parameters_reach_the_remote_call(client):
@@ -57,9 +57,18 @@ def test_error_reply_raises_remote_error_with_type_message_and_traceback_lines(c
     error = caught.value
     assert (error.type, error.message) == ("ValueError", "it broke")
     assert error.traceback[0] == "Traceback (most recent call last):"
+    assert error.traceback[1].startswith('  File "{}", line '.format(sample.__file__))  # the called code's frame
     assert error.traceback[-1] == "ValueError: it broke"
     assert not any("\n" in line for line in error.traceback)
     assert client.ping() == "pong"
+
+
+def test_a_remote_error_liaison_raised_itself_has_no_frames(client):
+    with pytest.raises(RemoteError) as caught:
+        client.run("math:sqrtt")
+    assert caught.value.type == "ResolveError"
+    assert caught.value.traceback == ["ResolveError: cannot resolve math:sqrtt: module 'math' has no attribute 'sqrtt'"]
+    assert str(caught.value) == caught.value.traceback[0]
 
 
 def test_str_of_a_remote_error_ends_with_where_it_was_raised(client):
@@ -72,6 +81,18 @@ def test_str_of_a_remote_error_ends_with_where_it_was_raised(client):
     # So an uncaught one shows it, after the local frames.
     shown = "".join(traceback.format_exception(type(caught.value), caught.value, caught.value.__traceback__))
     assert shown.endswith("    raise ValueError(message)\n")
+
+
+def test_str_of_a_chained_remote_error_shows_the_last_exceptions_own_frames(client):
+    with pytest.raises(RemoteError) as caught:
+        client.run("sample:fail_chained", "first")
+    error = caught.value
+    assert (error.type, error.message) == ("RuntimeError", "chained")
+    assert "ValueError: first" in error.traceback
+    lines = str(error).splitlines()
+    assert lines[:2] == ["RuntimeError: chained", "Raised in the liaison server at:"]
+    assert [line for line in lines if line.startswith('  File "')] == [
+        '  File "{}", line {}, in fail_chained'.format(sample.__file__, sample.fail_chained.__code__.co_firstlineno + 5)]
 
 
 def test_a_remote_error_without_message_or_frames(client):
@@ -113,6 +134,26 @@ def test_an_upstream_liaison_py_error_reply_gives_the_same_remote_error():
         "  exp.psyexp",
     ]
     assert str(error).splitlines()[-2:] == error.traceback[-4:-2]
+
+
+def test_an_upstream_chained_error_reply_is_read_from_its_last_exception():
+    reply = {
+        "error": [
+            "Traceback (most recent call last):\n",
+            '  File "/app/psychopy/experiment.py", line 12, in load\n'
+            '    raise exceptions.MissingFile("exp.psyexp")\n',
+            "psychopy.exceptions.MissingFile: exp.psyexp\n",
+            "\nThe above exception was the direct cause of the following exception:\n\n",
+            "RuntimeError: could not load: the file\n    exp.psyexp\n",
+        ],
+        "tag": "error",
+        "evt": {"command": {"command": "run", "args": ["experiment.load"]}, "id": 1},
+    }
+    with pytest.raises(RemoteError) as caught:
+        result(reply)
+    error = caught.value
+    assert (error.type, error.message) == ("RuntimeError", "could not load: the file\n    exp.psyexp")
+    assert str(error) == "RuntimeError: could not load: the file\n    exp.psyexp"  # raised where no frame shows
 
 
 def test_remote_error_needs_no_websocket_client():

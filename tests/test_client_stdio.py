@@ -1,4 +1,5 @@
 """liaison.client over a real ``python -m liaison.stdio``'s pipes: ``spawn(transport="stdio")``."""
+import json
 import subprocess
 import sys
 import threading
@@ -35,7 +36,12 @@ def test_an_error_reply_raises_remote_error(client):
     with pytest.raises(RemoteError) as caught:
         client.run("math:sqrt", -1)
     assert (caught.value.type, caught.value.message) == ("ValueError", "math domain error")
-    assert caught.value.traceback[-1] == "ValueError: math domain error"
+    assert caught.value.traceback == ["ValueError: math domain error"]  # raised in C: no frame of called code
+    with pytest.raises(RemoteError) as caught:
+        client.run("json:loads", "{x")
+    assert caught.value.type == "JSONDecodeError"
+    assert caught.value.traceback[1].startswith('  File "{}", line '.format(json.__file__))
+    assert str(caught.value).splitlines()[1] == "Raised in the liaison server at:"
     assert client.ping() == "pong"
 
 

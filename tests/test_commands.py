@@ -44,8 +44,9 @@ def test_try_success_and_failure(client):
     assert client.call("try", "math:sqrt", 9) == {"success": True, "result": 3.0}
     outcome = client.call("try", "sample:fail", "nope")
     assert outcome["success"] is False
-    assert outcome["result"][0] == "Traceback (most recent call last):"
-    assert outcome["result"][-1] == "ValueError: nope"
+    assert outcome["result"][0] == "Traceback (most recent call last):\n"
+    assert outcome["result"][1].startswith('  File "{}", line '.format(sample.__file__))
+    assert outcome["result"][-1] == "ValueError: nope\n"
 
 
 def test_init_stores_instance_and_returns_name(client):

@@ -68,7 +68,7 @@ def test_an_app_command_is_checked_and_answered_like_a_built_in(client, companio
     assert error["message"] == "greet: missing a required argument: 'name'; usage: greet(name, punctuation='!')"
     assert client.error("greet", "a", "b", "c")["message"].startswith("greet: too many positional arguments")
     reply = client.request("greet", "Ada", colour="red")
-    assert reply["error"] == ["CommandError: " + reply["exception"]["message"]]
+    assert reply["error"] == ["CommandError: " + reply["exception"]["message"] + "\n"]
 
 
 def test_an_app_command_by_default_substitutes_references_and_takes_the_lock(client, companion):

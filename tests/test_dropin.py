@@ -4,6 +4,7 @@ import os
 import socket
 import threading
 import time
+import traceback
 
 import pytest
 import websocket
@@ -78,26 +79,32 @@ def test_studio_start_up_sequence(cli, tmp_path):
     assert failed["result"][-1].startswith("FileNotFoundError: ")
 
 
-def test_error_replies_are_traceback_lines_with_the_type_and_message_beside_them(cli):
+def test_error_replies_are_format_exceptions_items_with_the_type_and_message_beside_them(cli):
     server = cli("127.0.0.1:0")
     _, port = server.wait_started()
     studio = Frontend("ws://127.0.0.1:{}".format(port))
-    reply = studio.request("run", "builtins:int", "not a number")
+    reply = studio.request("run", "json:loads", "{x")
     assert reply["tag"] == "error"
-    lines = reply["error"]
-    assert isinstance(lines, list) and all(isinstance(line, str) and "\n" not in line for line in lines)
-    assert lines[0] == "Traceback (most recent call last):"
-    assert lines[-1] == "ValueError: invalid literal for int() with base 10: 'not a number'"
-    assert "\n".join(lines).endswith(lines[-1])
+    try:
+        json.loads("{x")
+    except ValueError as error:
+        expected = traceback.format_exception(type(error), error, error.__traceback__.tb_next)
+        message = str(error)
+    assert reply["error"] == expected  # as liaison-py sends them, from the called code on
+    assert reply["error"][1].startswith('  File "{}", line '.format(json.__file__))
+    assert reply["exception"] == {"type": "JSONDecodeError", "message": message}
+    reply = studio.request("run", "builtins:int", "not a number")
+    assert reply["error"] == ["ValueError: invalid literal for int() with base 10: 'not a number'\n"]
     assert reply["exception"] == {"type": "ValueError", "message": "invalid literal for int() with base 10: "
                                                                     "'not a number'"}
     unknown = studio.request("launch", "rockets")
     assert unknown["tag"] == "error" and unknown["exception"]["type"] == "CommandError"
-    assert unknown["error"][-1].startswith("CommandError: unknown command 'launch'")
+    assert unknown["error"] == ["CommandError: " + unknown["exception"]["message"] + "\n"]
+    assert unknown["error"][0].startswith("CommandError: unknown command 'launch'")
     studio.ws.send("not json")
     bad = json.loads(studio.ws.recv())
     assert bad["tag"] == "error" and bad["evt"] is None and bad["exception"]["type"] == "ProtocolError"
-    assert bad["error"][-1].startswith("ProtocolError: ")
+    assert bad["error"] == ["ProtocolError: " + bad["exception"]["message"] + "\n"]
     assert studio.response("ping") == "pong"
 
 

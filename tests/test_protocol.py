@@ -63,7 +63,7 @@ def test_malformed_requests_get_error_replies(client, text, words, echoed):
     reply = send_raw(client, text)
     assert reply["tag"] == "error"
     assert reply["exception"]["type"] == "ProtocolError"
-    assert reply["error"] == ["ProtocolError: " + reply["exception"]["message"]]
+    assert reply["error"] == ["ProtocolError: " + reply["exception"]["message"] + "\n"]
     for word in words:
         assert word in reply["exception"]["message"]
     assert reply["evt"] == (json.loads(text) if echoed else None)
@@ -108,11 +108,24 @@ def test_conversions_of_results_json_cannot_hold(client):
     assert values["class"] == "python:///sample:Point"
     assert values["function"] == "python:///sample:echo"
     assert values["builtin"] == "python:///builtins:len"
-    assert values["error"] == ["KeyError: 'k'"]
+    assert values["error"] == ["KeyError: 'k'\n"]
     assert values["opaque"] == "<opaque>"
     assert values["point"] == {"x": 3, "y": 4}
     assert values["3"] == "int key"
     assert values["(1, 2)"] == "tuple key"
+
+
+def test_ranges_and_a_dicts_views_become_lists(client):
+    assert client.call("run", "builtins:range", 3) == [0, 1, 2]
+    assert client.call("run", "builtins:range", 10, 0, -4) == [10, 6, 2]
+    assert client.call("store", "d", {"a": 1, "b": [2, 3]}) == "d"
+    assert client.call("run", "d.keys") == ["a", "b"]
+    assert client.call("run", "d.values") == [1, [2, 3]]
+    assert client.call("run", "d.items") == [["a", 1], ["b", [2, 3]]]
+    expected = {"keys": ["one", "two"], "values": [1, [2]], "items": [[["one", 1], ["two", [2]]]],
+                "range": [0, 1, 2], "stepped": [10, 6, 2], "empty": []}
+    assert client.call("run", "sample:views_and_ranges") == expected
+    assert client.call("run", "sample:views_and_ranges", True) == dict(expected, nan=None)
 
 
 def test_nan_result_becomes_null(client):

@@ -136,6 +136,7 @@ def test_keys_that_would_share_a_json_name_are_refused(client, target, words):
     client.ws.send(json.dumps({"command": {"command": "run" if target != "exported" else "get", "args": [target]}}))
     reply = json.loads(client.ws.recv(), object_pairs_hook=strict_pairs)
     assert reply["exception"]["type"] == "DuplicateKeyError"
+    assert reply["error"] == ["DuplicateKeyError: " + reply["exception"]["message"] + "\n"]
     for word in words:
         assert word in reply["exception"]["message"]
 
@@ -154,7 +155,7 @@ def test_the_try_result_refuses_clashing_keys_too(client):
 def test_liaison_json_encoder_applies_the_conversions():
     value = {"nan": float("nan"), "set": {3}, "module": json, "error": KeyError("k"), "point": sample.Point(1, 2)}
     text = json.dumps(value, cls=LiaisonJSONEncoder)
-    assert json.loads(text) == {"nan": None, "set": [3], "module": "python:///json", "error": ["KeyError: 'k'"],
+    assert json.loads(text) == {"nan": None, "set": [3], "module": "python:///json", "error": ["KeyError: 'k'\n"],
                                 "point": {"x": 1, "y": 2}}
     assert json.dumps([1, {"a": "é"}], cls=LiaisonJSONEncoder) == '[1, {"a": "\\u00e9"}]'
     assert json.dumps({"b": (1, 2)}, cls=LiaisonJSONEncoder, indent=1, sort_keys=True) == '{\n "b": [\n  1,\n  2\n ]\n}'

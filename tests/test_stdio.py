@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 import message_schema
 import pytest
@@ -266,6 +267,24 @@ def test_errors_are_replies_and_the_server_keeps_serving(stdio, line, evt):
     assert reply["tag"] == "error" and "error" in reply
     assert reply["evt"] == evt
     assert server.call("ping") == "pong"
+
+
+def test_error_replies_are_what_python_prints_less_liaisons_frames(stdio):
+    server = stdio()
+    reply = server.error("run", "json:loads", "{x")
+    try:
+        json.loads("{x")
+    except ValueError as error:
+        expected = traceback.format_exception(type(error), error, error.__traceback__.tb_next)
+    assert reply["error"] == expected
+    assert reply["error"][1].startswith('  File "{}", line '.format(json.__file__))
+    assert server.error("run", "math:sqrtt")["error"] == [
+        "ResolveError: cannot resolve math:sqrtt: module 'math' has no attribute 'sqrtt'\n"]
+    reentry = server.error("run", "companion.lock.acquire")
+    assert reentry["error"] == ["ReentryError: " + reentry["exception"]["message"] + "\n"]
+    server.write(b"not json\n")
+    protocol = server.message()
+    assert protocol["error"] == ["ProtocolError: " + protocol["exception"]["message"] + "\n"]
 
 
 def test_five_megabytes_in_and_out(stdio):

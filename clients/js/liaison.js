@@ -60,8 +60,8 @@ function remoteError(reply) {
 }
 
 /**
- * The traceback in an `error` field as one string per line, whether it came one line per item
- * (liaison-backend) or as Python's format_exception chunks ending in newlines (liaison-py).
+ * The traceback in an `error` field as one string per line, whether it came as Python's format_exception
+ * items ending in newlines, several lines in some (liaison-py and liaison-backend), or one line per item.
  */
 function tracebackLines(error) {
   const items = typeof error === "string" ? [error] : Array.isArray(error) ? error.map(String) : error == null ? [] : [JSON.stringify(error)];
@@ -69,12 +69,19 @@ function tracebackLines(error) {
   return text ? text.slice(0, -1).split("\n") : [];
 }
 
-/** The index of the first line of a traceback's final "Type: message" part: the line after its last frame. */
+/** The lines that join the exceptions of a chain in a traceback, each between two blank lines. */
+const CHAIN_LINES = ["The above exception was the direct cause of the following exception:",
+  "During handling of the above exception, another exception occurred:"];
+
+/** The index of the first line of a traceback's final "Type: message" part: the line after the last exception's last frame. */
 function exceptionStart(lines) {
-  let start = 0;
-  lines.forEach((line, index) => {
-    if (line.startsWith('  File "') || (start === index && start > 0 && line.startsWith("    "))) start = index + 1;
-  });
+  const join = lines.findLastIndex((line) => CHAIN_LINES.includes(line));
+  const begin = join < 0 ? 0 : join + 2;
+  let start = begin;
+  for (let index = begin; index < lines.length; index += 1) {
+    const line = lines[index];
+    if (line.startsWith('  File "') || (start === index && start > begin && line.startsWith("    "))) start = index + 1;
+  }
   return start;
 }
 

@@ -8,17 +8,15 @@ for longer than that.
 """
 import codecs
 import enum
-import logging
 import select
 import socket
 import threading
 import time
 
+from ..logs import logger
 from . import frames
 
 __all__ = ["State", "Connection", "SLOW_CLIENT_CODE"]
-
-logger = logging.getLogger("liaison")
 
 #: Close code sent to a client that did not take a message by its deadline, when the close frame fits.
 SLOW_CLIENT_CODE = 1008

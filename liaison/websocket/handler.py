@@ -1,16 +1,14 @@
 """One client connection on its own thread: the opening handshake, then its messages until it ends."""
-import logging
 import socket
 import threading
 import time
 
+from ..logs import logger
 from . import access, frames, handshake
 from .connection import Connection
 from .wsserver import websocket_server
 
 __all__ = ["LiaisonHandler", "LINGER_TIMEOUT"]
-
-logger = logging.getLogger("liaison")
 
 #: Seconds the server goes on reading (and discarding) after it closed a connection for a protocol error,
 #: so that the client reads the close frame instead of a TCP reset.

@@ -1,13 +1,13 @@
 """The websocket server: :class:`WebsocketLiaison`, a threaded server built on ``websocket-server``."""
 import collections
 import errno
-import logging
 import selectors
 import socket
 import socketserver
 import threading
 import time
 
+from ..logs import logger
 from ..policy import ImportPolicy
 from ..server import DEFAULT_MAX_SIZE, SEND_TIMEOUT, Liaison
 from .access import DEFAULT_MAX_CLIENTS, is_loopback
@@ -16,8 +16,6 @@ from .wsserver import websocket_server
 
 __all__ = ["WebsocketLiaison", "DEFAULT_MAX_SIZE", "DEFAULT_PORT", "STOP_TIMEOUT", "HANDSHAKE_TIMEOUT",
            "MAX_HANDSHAKES"]
-
-logger = logging.getLogger("liaison")
 
 #: The port liaison-py listens on by default.
 DEFAULT_PORT = 8001

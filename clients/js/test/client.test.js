@@ -53,10 +53,19 @@ test("an error reply rejects with a RemoteError carrying type, message and the t
   assert.equal(error.remoteMessage, "Fraction(1, 0)");
   assert.equal(error.message, "ZeroDivisionError: Fraction(1, 0)");
   assert.equal(error.traceback[0], "Traceback (most recent call last):");
+  assert.match(error.traceback[1], /^ {2}File ".*fractions\.py", line \d+, in __new__$/);  // the called code's frame comes first
   assert.equal(error.traceback.at(-1), "ZeroDivisionError: Fraction(1, 0)");
-  assert.ok(error.traceback.some((line) => line.includes("fractions.py")));
   assert.ok(error.traceback.every((line) => !line.includes("\n")));
   assert.equal(await client.ping(), "pong");
+  await client.close();
+});
+
+test("an error liaison raises itself, such as a typo in a target, is one line with no traceback", async () => {
+  const client = await connect(server.url, { WebSocket });
+  const error = await rejection(client.run("math:sqrtt"));
+  assert.equal(error.type, "ResolveError");
+  assert.deepEqual(error.traceback, ["ResolveError: cannot resolve math:sqrtt: module 'math' has no attribute 'sqrtt'"]);
+  assert.equal(error.message, error.traceback[0]);
   await client.close();
 });
 
@@ -255,6 +264,33 @@ test("an upstream liaison-py error reply (traceback chunks, no exception object)
       "psychopy.exceptions.MissingFile: no such file:",
       "  exp.psyexp",
     ]);
+    await client.close();
+  } finally {
+    upstream.close();
+  }
+});
+
+test("an upstream chained error reply is read from its last exception", async () => {
+  const upstream = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  upstream.on("connection", (socket) => socket.on("message", (data) => {
+    socket.send(JSON.stringify({
+      error: [
+        "Traceback (most recent call last):\n",
+        '  File "/app/psychopy/experiment.py", line 12, in load\n    raise exceptions.MissingFile("exp.psyexp")\n',
+        "psychopy.exceptions.MissingFile: exp.psyexp\n",
+        "\nThe above exception was the direct cause of the following exception:\n\n",
+        "RuntimeError: could not load: the file\n    exp.psyexp\n",
+      ],
+      tag: "error",
+      evt: JSON.parse(data),
+    }));
+  }));
+  await new Promise((resolve) => upstream.once("listening", resolve));
+  try {
+    const client = await connect(`127.0.0.1:${upstream.address().port}`, { WebSocket });
+    const error = await rejection(client.run("experiment.load"));
+    assert.equal(error.type, "RuntimeError");
+    assert.equal(error.remoteMessage, "could not load: the file\n    exp.psyexp");
     await client.close();
   } finally {
     upstream.close();

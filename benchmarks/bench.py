@@ -20,6 +20,14 @@ liaison's processes may write their bytecode (to a cache under the user's cache
 directory, even when ``PYTHONDONTWRITEBYTECODE`` is set): start-up is then
 measured as after ``pip install``, which compiles every module, as it did
 liaison-py's.
+
+``--capture`` measures what capturing a command's output costs instead, on one
+``python -m liaison.websocket`` over one connection: round trips of ``run
+math:hypot`` as a plain request, with ``"output": false`` (capture off, said
+so) and with ``"output": true`` (capture on, nothing printed), taking turns;
+and a command printing ``CAPTURED_LINES`` lines with capture off (they go to
+the server's stdout, read here) and on (they come as output messages before
+the reply): the time to the reply, and the messages and text received.
 """
 import collections
 import contextlib
@@ -42,6 +50,10 @@ PINGS = 1000
 REQUESTS = 3000
 CONNECTIONS = (1, 8, 32)
 SIZES_MB = (1, 10, 50)
+CAPTURED_LINES = 100000
+#: The command that prints CAPTURED_LINES lines, each as its own ``print``.
+PRINTING = ("for number in range({}):\n"
+            "    print('line', number)\n").format(CAPTURED_LINES)
 MB = 1000 * 1000
 READY = "BENCH:READY"
 UPSTREAM = "liaison-py[websocket]==1.0.1"
@@ -428,6 +440,75 @@ def liaison_command(prelude):
     return [sys.executable, "-c", code, "127.0.0.1:0"]
 
 
+def measure_capture(url):
+    """Round trips with capture off and on, and the printing command with capture off and on: ``{figure: value}``."""
+    samples = collections.defaultdict(list)
+    with open_client(url) as ws:
+        fields = {"plain request": {}, '"output": false': {"output": False}, '"output": true': {"output": True}}
+        times = {name: [] for name in fields}
+        for ident in range(PINGS):
+            for name, extra in fields.items():
+                message = dict(json.loads(request("run", "math:hypot", ident, 1, ident=ident)), **extra)
+                started = time.perf_counter()
+                ws.send(json.dumps(message))
+                reply = json.loads(ws.recv())
+                times[name].append(time.perf_counter() - started)
+                assert reply["response"] == math.hypot(ident, 1), reply
+        for name, values in times.items():
+            samples["round trip, {}, p50 ms".format(name)].append(median(values) * 1000)
+        for _ in range(RUNS):
+            for capture in (False, True):
+                figures = print_lines(ws, capture)
+                for figure, value in figures.items():
+                    samples[figure].append(value)
+    return {figure: median(values) for figure, values in samples.items()}
+
+
+def print_lines(ws, capture):
+    """Run the printing command with capture off or on; the seconds to its reply, and what output came."""
+    message = dict(json.loads(request("run", "builtins:exec", PRINTING)), output=capture)
+    started = time.perf_counter()
+    ws.send(json.dumps(message))
+    messages = text = 0
+    while True:
+        reply = json.loads(ws.recv())
+        if reply.get("tag") != "stream":
+            break
+        messages += 1
+        text += len(reply["text"])
+    elapsed = time.perf_counter() - started
+    assert reply["tag"] == "response", reply
+    name = "{:,} lines, capture {}".format(CAPTURED_LINES, "on" if capture else "off")
+    figures = {name + ", s to the reply": elapsed}
+    if capture:
+        assert text == sum(len("line {}\n".format(number)) for number in range(CAPTURED_LINES)), text
+        figures.update({name + ", messages": messages, name + ", MB of text": text / MB})
+    return figures
+
+
+def capture_main(readme):
+    """``--capture``: the figures of :func:`measure_capture` as a table."""
+    where = machine()
+    from liaison.constants import START_MARKER
+    server = Liaison("liaison", liaison_command(""), START_MARKER).start()
+    # With capture off the lines go to the server's stdout: read it all, as a frontend would.
+    output = server.process.stdout.fileno()
+    threading.Thread(target=lambda: collections.deque(iter(lambda: os.read(output, 65536), b""), 0),
+                     daemon=True).start()
+    try:
+        results = measure_capture(server.url)
+    finally:
+        server.stop()
+    lines = format_table(["figure", "liaison"], [[figure, format_value(value)] for figure, value in results.items()])
+    if readme:
+        print("Measured on {}, ``python benchmarks/bench.py --capture --readme``::".format(where))
+        print()
+        lines = ["    " + line for line in lines]
+    else:
+        print(where)
+    print("\n".join(lines))
+
+
 def machine():
     """Where the figures were taken: cores, CPU model, Python and numpy versions, load."""
     cpu = platform.processor() or platform.machine()
@@ -448,9 +529,13 @@ def main():
     if sys.argv[1:2] == ["--serve"]:
         BASELINES[sys.argv[2]]()
         return
-    readme = sys.argv[1:] == ["--readme"]
-    if sys.argv[1:] and not readme:
-        sys.exit("usage: python benchmarks/bench.py [--readme]")
+    options = sys.argv[1:]
+    readme = "--readme" in options
+    if set(options) - {"--readme", "--capture"} or len(set(options)) < len(options):
+        sys.exit("usage: python benchmarks/bench.py [--capture] [--readme]")
+    if "--capture" in options:
+        capture_main(readme)
+        return
     from liaison.constants import START_MARKER
     where = machine()
     here = os.path.abspath(__file__)

@@ -448,7 +448,8 @@ export class Client {
    * that happens to look alike.
    */
   route(message) {
-    if (message === null || typeof message !== "object" || !Object.hasOwn(CALL_MESSAGES, message.tag) || !("id" in message)) {
+    if (message === null || typeof message !== "object" || typeof message.tag !== "string" ||
+      !Object.hasOwn(CALL_MESSAGES, message.tag) || !("id" in message)) {
       return false;
     }
     const callback = CALL_MESSAGES[message.tag];

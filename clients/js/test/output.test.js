@@ -170,8 +170,13 @@ for (const transport of ["websocket", "stdio"]) {
       const lookAlike = { tag: "progress", id: 99999, done: 1, total: null, message: null };
       assert.equal(await client.run("liaison.send", [lookAlike], {}, { onProgress: (update) => progress.push(update) }), 1);
       assert.equal(await client.run("liaison.send", [{ tag: "progress", done: 0.5 }]), 1);
+      const items = client.stream("run", ["streamed:counted", 3], {}, { window: 1 })[Symbol.asyncIterator]();
+      const listed = { tag: ["item"], id: client.nextId, item: "not an item" };  // the id the stream is about to take
+      assert.deepEqual(await items.next(), { value: 0, done: false });
+      assert.equal(await client.run("liaison.send", [listed]), 1);
+      assert.deepEqual((await drain(items)).given, [1, 2]);
       assert.deepEqual(progress, [lookAlike, { tag: "progress", done: 0.5 }]);
-      assert.deepEqual(pushed, [lookAlike, { tag: "progress", done: 0.5 }]);
+      assert.deepEqual(pushed, [lookAlike, { tag: "progress", done: 0.5 }, listed]);
     });
   });
 }

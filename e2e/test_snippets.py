@@ -262,3 +262,23 @@ def test_progress_snippet_runs_as_printed_and_as_a_command(tmp_path):
         client.on("progress", lambda message: progress.append(message["done"]))
         assert client.run("mymodule:long_job", "$liaison", 4) == "done"
     assert progress == [0, 0.25, 0.5, 0.75]
+
+
+# Serves README's shielded() snippet, saved as the module `saving`, and calls it as a client would.
+SHIELDED_CHECK = """
+import os
+from liaison import Companion
+from liaison.client import connect
+from liaison.websocket import WebsocketLiaison
+
+with WebsocketLiaison("127.0.0.1", 0, Companion()) as server:
+    server.serve_in_thread()
+    with connect("127.0.0.1:{}".format(server.port)) as client:
+        client.run("saving:save", "all of it", "saved.txt")
+print(open("saved.txt").read(), os.path.exists("saved.txt.tmp"))
+"""
+
+
+def test_shielded_snippet(tmp_path):
+    (tmp_path / "saving.py").write_text(example("python", "liaison.shielded()"))
+    assert run_python(SHIELDED_CHECK, tmp_path, [str(tmp_path)]) == "all of it False\n"

@@ -17,7 +17,8 @@ Clients:
               pip install 'liaison-backend[websocket,client]'
   JavaScript  {javascript}
               liaison.js (an ES module) with liaison.d.ts and package.json;
-              npm install "$(python -m liaison --js-dir)", or import liaison.js in a page
+              in an app: npm pack "$(python -m liaison --js-dir)", then
+              npm install ./liaison-client-*.tgz; in a page: import liaison.js
 """
 
 

@@ -252,12 +252,14 @@ class _ChannelMarkers:
     def __init__(self, channel):
         self.channel = channel
 
-    def write(self, text):
-        """Write one marker as one flushed write."""
+    def start(self, text):
+        """Write the START marker as one flushed write."""
         self.channel.write(text.encode("utf-8"))
         self.channel.flush()
 
-    start = finish = write
+    def finish(self, text, timeout=None):
+        """Write the STOP marker as one write, within *timeout* seconds if given (the channel's deadline if not)."""
+        self.channel.write(text.encode("utf-8"), timeout)
 
 
 class _Stopper:
@@ -308,13 +310,13 @@ class _StopMarker:
         self._lock = threading.Lock()
 
     def write(self, timeout=None):
-        """Write the marker unless it was; wait at most *timeout* seconds (None: as long as it takes) for a
-        thread writing it already."""
+        """Write the marker unless it was; with *timeout*, take at most about that long (else the channel's
+        own deadlines apply)."""
         if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             return
         try:
             if not self.written.is_set():
-                self.markers.finish(self.text)
+                self.markers.finish(self.text, timeout)
                 self.written.set()
         finally:
             self._lock.release()

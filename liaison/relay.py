@@ -85,15 +85,17 @@ class StdoutRelay:
         threading.Thread(target=self._run, name="liaison-stdout", daemon=True).start()
         threading.Thread(target=self._flush_when_stopping, name="liaison-stdout-flush", daemon=True).start()
 
-    def finish(self, last):
+    def finish(self, last, timeout=None):
         """Write *last* (the STOP marker) on a line of its own after the output written so far, and relay
         nothing more.
 
         Python's buffered stdout is flushed first. The output gets ``DRAIN_TIME``
-        seconds and the marker ``MARKER_TIME`` more: a subprocess that keeps
-        printing, or a frontend that reads nothing, cannot hold up stopping.
+        seconds and the marker ``MARKER_TIME`` more (both within *timeout*, if
+        given): a subprocess that keeps printing, or a frontend that reads
+        nothing, cannot hold up stopping.
         """
-        deadline = time.monotonic() + DRAIN_TIME
+        drain = DRAIN_TIME if timeout is None else min(DRAIN_TIME, timeout * DRAIN_TIME / (DRAIN_TIME + MARKER_TIME))
+        deadline = time.monotonic() + drain
         with self._lock:
             self._deadline = deadline
         self._wake_relay()
@@ -240,7 +242,7 @@ class _SharedStdout:
     def start(self, first):
         _write_flushed(first)
 
-    def finish(self, last):
+    def finish(self, last, timeout=None):
         _write_flushed(last)
 
 

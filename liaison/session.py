@@ -43,22 +43,31 @@ Locks, in the only order in which one may be taken while another is held:
 1. ``Companion.lock`` guards the namespace while a command runs (held by the
    thread running it). Under it, called code may block as it likes, but
    liaison itself only queues messages.
-2. ``Session._lock`` guards this session's inbox, running job, outbox, held
-   pushes, recent ids, features and state. Bookkeeping only: no I/O and no
-   waiting while it is held (waiting on its condition releases it).
-3. The connection's send lock (``Connection._send_lock`` for websockets,
+2. ``Report._lock`` (:mod:`liaison.output`, one per request whose client
+   asked for output or progress) guards that request's output batch and
+   waiting progress; batches are queued for the client under it, so that they
+   leave in order. Bookkeeping only.
+3. ``Session._lock`` guards this session's inbox, running job, streamed
+   results, outbox, held pushes, recent ids, features and state. Bookkeeping
+   only: no I/O and no waiting while it is held (waiting on its condition
+   releases it).
+4. The connection's send lock (``Connection._send_lock`` for websockets,
    ``PipeConnection._lock`` for stdio) keeps messages whole on the wire. It is
    acquired with a deadline (or without waiting), and writes under it stop at
    that deadline. A message begun by a thread that may not wait is finished,
    and the lock released, by the sender thread.
-4. ``Liaison._lock`` guards the server's registry of sessions, its pending
+5. ``Liaison._lock`` guards the server's registry of sessions, its pending
    dispatcher calls and (websocket) its connections. Bookkeeping only.
+6. ``Deadlines._lock`` guards the server's pending deadlines; a report sets
+   and cancels its batch's deadline under its own lock. Bookkeeping only, and
+   nothing is taken under it (the deadline thread calls functions without it).
 
 Taken alone, for bookkeeping only (no other lock and no wait while held):
 ``Interruptible._lock`` (one per job: whether its thread may be interrupted
 now), ``_Call.lock`` (one per dispatched command: run or given up),
-``Deadlines._lock`` (the server's pending deadlines),
-``MainThreadDispatcher._lock`` (its queue), ``WebsocketLiaison._serve_lock``
+``MainThreadDispatcher._lock`` (its queue), ``output._install_lock`` (the
+process-wide streams routed by thread), the ``logs`` logger's first-use lock
+and its stderr handler's lock (taken by a deadline), ``WebsocketLiaison._serve_lock``
 and ``_stop_lock`` (serving and closing state), and the CLI's
 ``_StopMarker._lock`` (the STOP marker is written once; the write has a
 deadline).
@@ -230,21 +239,25 @@ class Session:
             self._answer_urgent(request)
             return
         job = _Job(request, len(getattr(request, "raw", None) or "") + JOB_COST)
+        timeout = getattr(request, "timeout", None)
+        if timeout is not None:  # from its arrival; set first, so that the job's end always finds it
+            job.deadline = self.server.deadlines.call_later(timeout, self._expire, job)
         with self._lock:
             while self._inbox and self._queued + job.cost > self._inbox_limit and not self._ended:
                 self._changed.wait()
             if self._ended or self._finishing:
-                return
-            self._inbox.append(job)
-            self._queued += job.cost
-            if self.worker is not None:
-                self._changed.notify_all()  # only a worker waits for requests
-            schedule = self._claim_executor()
+                queued = False
+            else:
+                queued = True
+                self._inbox.append(job)
+                self._queued += job.cost
+                if self.worker is not None:
+                    self._changed.notify_all()  # only a worker waits for requests
+            schedule = queued and self._claim_executor()
+        if not queued and job.deadline is not None:
+            job.deadline.cancel()
         if schedule:
             self.server.executor.submit(self._step)
-        timeout = getattr(request, "timeout", None)
-        if timeout is not None:
-            job.deadline = self.server.deadlines.call_later(timeout, self._expire, job)
 
     def _answer_urgent(self, request):
         """Answer an urgent request on this thread; pushes held meanwhile go after it if nothing else runs."""
@@ -320,6 +333,7 @@ class Session:
         with self._lock:
             if self._out_closed:
                 return False
+            overflow = False
             if "interleave" in self.features or not self._busy():
                 action = self._queue([item])
             else:
@@ -327,9 +341,11 @@ class Session:
                 self._held_bytes += item[2]
                 if self._held_bytes <= BACKLOG_BYTES:
                     return True
-                logger.warning("%s: over %d bytes of pushed messages held for its reply; sending them now",
-                               self.name, BACKLOG_BYTES)
+                overflow = True
                 action = self._queue(self._take_held())
+        if overflow:
+            logger.warning("%s: over %d bytes of pushed messages held for its reply; sending them now",
+                           self.name, BACKLOG_BYTES)
         self._act(action)
         return True
 

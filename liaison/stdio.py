@@ -73,20 +73,22 @@ class PipeConnection:
             return None
         return _PipeRest(self, rest, True)
 
-    def write(self, data):
-        """Write *data* (a marker) whole, as a stream would, within ``MARKER_TIMEOUT`` seconds.
+    def write(self, data, timeout=None):
+        """Write *data* (a marker) whole, as a stream would, within *timeout* seconds (default
+        ``MARKER_TIMEOUT``).
 
         If a line's writer holds the lock that long (stuck on a parent that reads
         nothing, as the process is about to exit), the marker goes anyway, after
         a newline that ends the line cut short, and nothing more is written.
         """
-        deadline = time.monotonic() + MARKER_TIMEOUT
-        locked = self._lock.acquire(timeout=MARKER_TIMEOUT)
+        timeout = MARKER_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        locked = self._lock.acquire(timeout=timeout)
         try:
             if not locked:
                 self.closed = True  # the stuck writer stops at its next write
             prefix = b"\n" if self.line_open else b""
-            self._write(memoryview(prefix + data), deadline, MARKER_TIMEOUT, marker=True)
+            self._write(memoryview(prefix + data), deadline, timeout, marker=True)
         finally:
             if locked:
                 self._lock.release()

@@ -3,7 +3,6 @@
 Pure checks of one opening handshake, no sockets: :func:`check` applies
 :func:`origin_allowed`, :func:`host_allowed` and :func:`token_presented`.
 """
-import hmac
 import ipaddress
 import urllib.parse
 
@@ -99,6 +98,7 @@ def token_presented(token, path, authorization):
 
     Compared in constant time. ``+`` in the query stays ``+``, so raw base64 tokens work.
     """
+    import hmac  # only with a token: it costs start-up milliseconds (OpenSSL's hashes)
     expected = token.encode("utf-8")
     offered = []
     scheme, _, credentials = (authorization or "").strip().partition(" ")

@@ -251,17 +251,17 @@ def test_cancelled_snippet(tmp_path):
     assert run_python(example("python", "def record(frames)"), tmp_path) == "5\n"
 
 
-def test_progress_snippet_runs_as_printed_and_as_a_command(tmp_path):
+def test_status_snippet_runs_as_printed_and_as_a_command(tmp_path):
     snippet = example("python", "def long_job(liaison, steps)")
     assert run_python(snippet, tmp_path) == ""
     # As its docstring says: run mymodule:long_job $liaison 100, here with 4 steps.
     (tmp_path / "mymodule.py").write_text(snippet)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
     with spawn(transport="stdio", cwd=str(tmp_path), env=env, timeout=20) as client:
-        progress = []
-        client.on("progress", lambda message: progress.append(message["done"]))
+        status = []
+        client.on("status", lambda message: status.append(message["done"]))
         assert client.run("mymodule:long_job", "$liaison", 4) == "done"
-    assert progress == [0, 0.25, 0.5, 0.75]
+    assert status == [0, 0.25, 0.5, 0.75]
 
 
 # Serves README's shielded() snippet, saved as the module `saving`, and calls it as a client would.

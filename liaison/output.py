@@ -58,7 +58,7 @@ class Report:
         # Guards the batch, the pending progress and the scheduled sends; taken before the session's
         # lock (a batch is queued for the client under it, so that batches leave in order).
         self._lock = threading.Lock()
-        self._batch = []  # [name, text] pieces, consecutive ones of one stream merged
+        self._batch = []  # (name, [text, ...]): what was written, consecutive writes to one stream together
         self._batch_bytes = 0
         self._flush_at = None  # the deadline entry that sends the batch
         self._last_progress = 0.0
@@ -90,9 +90,9 @@ class Report:
             return
         with self._lock:
             if self._batch and self._batch[-1][0] == name:
-                self._batch[-1][1] += text
+                self._batch[-1][1].append(text)  # joined when sent: adding strings would copy the batch each time
             else:
-                self._batch.append([name, text])
+                self._batch.append((name, [text]))
             self._batch_bytes += len(text)
             now = self._batch_bytes >= OUTPUT_BATCH_BYTES
             if not now and self._flush_at is None:
@@ -113,8 +113,8 @@ class Report:
             self._flush_at.cancel()
             self._flush_at = None
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        for name, text in batch:
-            for piece in _pieces(text):
+        for name, texts in batch:
+            for piece in _pieces("".join(texts)):
                 self.session.emit(protocol.push({"tag": "stream", "id": self.id, "name": name, "text": piece}))
 
     # Progress.
@@ -271,9 +271,11 @@ def _install():
         _originals["showwarning"] = warnings.showwarning
         warnings.showwarning = _show_warning
         if "log" not in _installed:
+            # It stays on the root logger from then on, passing on what it does not capture as logging
+            # would: taking it off and on around every command would take the logging module's lock each
+            # time, which cancelled served code may hold (and why it is appended, not addHandler'd).
             import logging
             _installed["log"] = _log_capture(logging)
-            # Not addHandler: the logging module's lock may be held by cancelled served code.
             logging.getLogger().handlers.append(_installed["log"])
 
 

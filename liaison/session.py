@@ -109,8 +109,6 @@ BACKLOG_BYTES = 64 * 1024 * 1024
 #: What a client can ask for in ``hello``.
 FEATURES = ("interleave", "output", "progress", "stream")
 
-#: Items a streamed result may send ahead once its client will send nothing more (and so no ``more``).
-_UNBOUNDED = 1 << 62
 
 
 class _Job:
@@ -126,7 +124,7 @@ class _Job:
         self.interruptible = Interruptible()
         self.deadline = None
         self.stream = None  # the Streaming, once the command returned an iterator to stream
-        self.asked = False  # cancelled between two steps of a stream
+        self.asked = None  # why a stream was cancelled between two of its steps (a Cancelled), or None
 
 
 class Client:
@@ -277,12 +275,13 @@ class Session:
 
     def finish(self, code=1000, reason=""):
         """The client will send nothing more: answer what is queued, then close the connection with
-        *code* (a protocol error's code, or 1000). Streamed results go on without waiting for ``more``."""
+        *code* (a protocol error's code, or 1000). A streamed result still open ends, cancelled: the
+        client can no longer say it read its items."""
         with self._lock:
             self._finishing = True
             self._last_close = (code, reason)
             for job in self._streams:
-                job.stream.window = _UNBOUNDED
+                job.asked = job.asked or Cancelled("the client's input ended, so it can read no more items")
             self._unpark(list(self._parked))
             self._changed.notify_all()
             schedule = self._claim_executor()
@@ -378,7 +377,8 @@ class Session:
         with self._lock:
             if job.stream is not None:
                 done = job not in self._streams
-                job.asked = not done
+                if not done:
+                    job.asked = Cancelled()
                 parked = job in self._parked
                 if parked:
                     self._unpark([job])
@@ -520,14 +520,14 @@ class Session:
         while True:
             with self._lock:
                 room = streaming.window - (streaming.sent - streaming.read)
-                asked = job.asked or self._ended
-                if room <= 0 and not asked:
+                asked = job.asked or (Cancelled("the client left") if self._ended else None)
+                if room <= 0 and asked is None:
                     self._running = None
                     self._parked.append(job)
                     return True
                 job.interruptible = Interruptible()
-            if asked:
-                return self._end_stream(job, Cancelled())
+            if asked is not None:
+                return self._end_stream(job, asked)
             try:
                 ended = self.server.advance(streaming, room, self, job.interruptible)
             except BaseException as problem:

@@ -163,8 +163,16 @@ class Liaison:
 
     def handle_message(self, message, client=None):
         """Answer one message (bytes or text) from *client* (a :class:`~liaison.session.Client`, or None)
-        with the UTF-8 bytes of exactly one reply."""
+        with the UTF-8 bytes of exactly one reply.
+
+        A command may pass only its own client: a ``cancel`` it forged for another would reach that
+        client's requests.
+        """
         session = client._session if isinstance(client, Client) else None
+        caller = self._caller()
+        if caller is not None and session not in (None, caller):
+            raise CommandError("handle_message: a command may pass only its own client, "
+                               "liaison.current_client(), or none")
         return protocol.joined(self.answer(self.parse(message), session))
 
     def run_command(self, request, session, interruptible=None, report=None):

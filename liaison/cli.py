@@ -236,8 +236,9 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
             main_thread.stop()
 
     threading.Thread(target=serve_then_return, name="liaison-server", daemon=True).start()
+    server.after_command = signals.reclaim  # commands run on this thread, where signals are set
     try:
-        main_thread.run(after_each=signals.reclaim)
+        main_thread.run()
     finally:
         request_stop()  # however serving ended: the forced exit is armed before stopping starts
         signals.stopping()

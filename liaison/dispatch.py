@@ -27,9 +27,8 @@ class MainThreadDispatcher:
             self._jobs.append(fn)
             self._ready.notify()
 
-    def run(self, while_alive=None, after_each=None):
-        """Call submitted functions until :meth:`stop`, or until the thread *while_alive* ends, and
-        ``after_each()`` after each of them.
+    def run(self, while_alive=None):
+        """Call submitted functions until :meth:`stop`, or until the thread *while_alive* ends.
 
         The functions handed over by servers never raise.
         """
@@ -44,8 +43,6 @@ class MainThreadDispatcher:
                 fn = self._jobs.popleft()
             fn()
             fn = None
-            if after_each is not None:
-                after_each()
 
     def stop(self):
         """Make :meth:`run` return after the function it is running; functions not started are not run."""

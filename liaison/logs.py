@@ -52,16 +52,17 @@ class _Logger:
         return getattr(self._real(), name)
 
     def _real(self):
-        """The ``liaison`` logger of the logging module, set up as :func:`configure` said."""
+        """The ``liaison`` logger: the logging module's, or, once :func:`configure` said so, one of
+        liaison's own that sends records to stderr (made without the logging module's lock)."""
         if self._logger is not None:
             return self._logger
         with self._lock:
             if self._logger is None:
                 import logging
-                log = logging.getLogger("liaison")
-                if self._stderr_level is not None:
-                    _to_stderr(logging, log, self._stderr_level)
-                self._logger = log
+                if self._stderr_level is None:
+                    self._logger = logging.getLogger("liaison")
+                else:
+                    self._logger = _stderr_logger(logging, _LEVELS[self._stderr_level.lower()])
             return self._logger
 
 
@@ -80,47 +81,51 @@ def configure(level):
     logger._floor = _LEVELS[level.lower()]
 
 
-def _to_stderr(logging, log, level):
-    """Set up *log*: its records at *level* go to stderr only, by a deadline (see the module doc)."""
-    handler = _stderr_handler_class(logging)()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(level)
+def _stderr_logger(logging, level):
+    """A logger named ``liaison`` whose records at *level* go to stderr only, by a deadline.
+
+    It is not the logging module's ``getLogger("liaison")``: getting that one,
+    adding a handler, setting a level and making a ``logging.Handler`` all take
+    the logging module's lock, which cancelled served code may hold when the
+    first record comes. Nothing here takes it.
+    """
+    log = logging.Logger("liaison", level)
+    log.handlers.append(_StderrHandler(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s")))
     log.propagate = False
-    log.isEnabledFor = lambda level: _enabled(log, level)
+    log.isEnabledFor = lambda level: not log.disabled and log.manager.disable < level and level >= log.level
+    return log
 
 
-def _enabled(log, level):
-    """``Logger.isEnabledFor`` without its cache, whose misses take the logging module's lock."""
-    return not log.disabled and log.manager.disable < level and level >= log.getEffectiveLevel()
+class _StderrHandler:
+    """Writes each record as a line to file descriptor 2 by :data:`WRITE_TIMEOUT`, or drops it: a handler
+    as ``Logger.callHandlers`` uses one (``level`` and ``handle``), not a ``logging.Handler``, whose making
+    takes the logging module's lock."""
 
+    level = 0
 
-def _stderr_handler_class(logging):
-    """The handler that writes each record as a line to file descriptor 2, by :data:`WRITE_TIMEOUT`, or
-    drops it (a class made once logging is imported)."""
+    def __init__(self, formatter):
+        self.formatter = formatter
+        # Keeps records whole on stderr; taken by a deadline, in a shielded section, on its own.
+        self._lock = threading.Lock()
 
-    class StderrHandler(logging.Handler):
-        def handle(self, record):
-            if not self.filter(record):
+    def handle(self, record):
+        with shielded():
+            if not self._lock.acquire(timeout=WRITE_TIMEOUT):
                 return False
-            with shielded():
-                if not self.lock.acquire(timeout=WRITE_TIMEOUT):
-                    return False
-                try:
-                    self.emit(record)
-                finally:
-                    self.lock.release()
-            return True
-
-        def emit(self, record):
             try:
-                text = self.format(record) + "\n"
-            except Exception:
-                self.handleError(record)
-                return
-            write_stderr(text.encode("utf-8", "backslashreplace"), WRITE_TIMEOUT)
+                text = self._format(record)
+                if text is not None:
+                    write_stderr(text.encode("utf-8", "backslashreplace"), WRITE_TIMEOUT)
+            finally:
+                self._lock.release()
+        return True
 
-    return StderrHandler
+    def _format(self, record):
+        """The record as a line; a record whose message cannot be made says so instead."""
+        try:
+            return self.formatter.format(record) + "\n"
+        except Exception as problem:
+            return "liaison: a log record could not be formatted: {!r}\n".format(problem)
 
 
 def write_stderr(data, timeout):

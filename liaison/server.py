@@ -64,6 +64,10 @@ class Liaison:
     #: Largest message a client may send, in bytes; transports set their own.
     max_size = DEFAULT_MAX_SIZE
 
+    #: None, or a function that the thread which ran a (not urgent) command calls right after it, before
+    #: its reply goes: the CLI takes back the signals that served code took.
+    after_command = None
+
     def __init__(self, companion=None, dispatcher=None, send_timeout=SEND_TIMEOUT):
         self.companion = Companion() if companion is None else companion
         self.companion.namespace["liaison"] = self
@@ -201,6 +205,8 @@ class Liaison:
                 if report is not None:
                     report.finish()
                 self._local.session = previous
+                if self.after_command is not None and not urgent:
+                    self.after_command()
 
         if self.dispatcher is not None and not urgent and not self.companion.lock.held():
             # From inside a command, the host's thread is busy with it: re-entry is refused in place instead.

@@ -112,9 +112,8 @@ def descriptor_count(pid):
 
 def test_two_thousand_clients_that_connect_cancel_and_leave_leave_nothing_behind(websocket_cli):
     server = websocket_cli()
-    chance = random.Random(20)
 
-    def cycle(number):
+    def cycle(number, chance):
         """Connect, start BRIEF, cancel it once it has pushed, and leave, in one of three ways."""
         client = Raw(server.port)
         assert client.call("hello", features=["interleave"])["response"]["features"] == ["interleave"]
@@ -133,13 +132,20 @@ def test_two_thousand_clients_that_connect_cancel_and_leave_leave_nothing_behind
             client.reply_to("cancel")
         client.close()
 
-    for number in range(200):
-        cycle(number)
+    def cycles(first, count):
+        """*count* cycles one after another, four such series at once: each with its own chances."""
+        def series(client, number):
+            chance = random.Random(first + number)
+            for step in range(count):
+                cycle("{}-{}".format(number, first + step), chance)
+
+        assert drive_together(range(4), series) == []
+
+    cycles(0, 50)  # what a first use of every path costs
     probe = Raw(server.port)
     assert probe.call("ping")["response"] == "pong"
     threads, descriptors, memory = thread_count(server.pid), descriptor_count(server.pid), rss_kib(server.pid)
-    for number in range(2000):
-        cycle(number)
+    cycles(100, 500)
     wait_until(lambda: thread_count(server.pid) <= threads + 1)
     wait_until(lambda: descriptor_count(server.pid) <= descriptors + 2)
     assert probe.call("ping")["response"] == "pong"

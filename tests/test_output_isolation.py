@@ -95,3 +95,14 @@ def test_an_iterator_of_too_many_items_is_an_error_saying_what_to_do_and_a_gener
     client.call("run", "builtins:exec", code, "$scope")
     assert client.error("run", "$scope['numbers']")["type"] == "CommandError"
     assert client.call("get", "$scope['closed']") == [True]
+
+
+def test_progress_outside_a_command_and_for_a_client_that_did_not_ask_does_nothing(client):
+    import liaison
+    assert liaison.progress(1, 2, "outside any command") is None
+    code = "import liaison\nliaison.progress(1, 2)\nliaison.progress(2, 2)"
+    messages = run(client.ws, code, "quiet")  # asked for neither output nor progress
+    assert [message.get("tag") for message in messages] == ["response"]
+    messages = run(client.ws, code, "told", progress=True)
+    assert [message.get("tag") for message in messages] == ["progress", "progress", "response"]
+    assert [message["done"] for message in messages[:2]] == [1, 2]

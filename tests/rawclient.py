@@ -236,3 +236,19 @@ def serve(server):
         server.stop()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def send_until_stalled(sock, messages, stall=1.0):
+    """Send *messages* in order without blocking, until the socket takes nothing for *stall* seconds.
+
+    Returns how many went whole, and the unsent rest of the one cut short (None if all went).
+    """
+    for count, data in enumerate(messages):
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view, socket.MSG_DONTWAIT):]
+            except BlockingIOError:
+                if not select.select([], [sock], [], stall)[1]:
+                    return count, bytes(view)
+    return len(messages), None

@@ -1,6 +1,5 @@
 """Issue 12, rule 4: bounded resources per client, whatever it sends."""
 import json
-import select
 import socket
 import threading
 
@@ -8,25 +7,9 @@ import pytest
 
 from conftest import wait_until
 from liaison import Companion
-from rawclient import CONTINUATION, PING, PONG, TEXT, Raw, client_thread_alive, close_code, frame, request
-
 from liaison.session import INBOX_MESSAGES, JOB_COST
-
-
-def send_until_stalled(sock, messages, stall=1.0):
-    """Send *messages* in order without blocking, until the socket takes nothing for *stall* seconds.
-
-    Returns how many went whole, and the unsent rest of the one cut short (None if all went).
-    """
-    for count, data in enumerate(messages):
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[sock.send(view, socket.MSG_DONTWAIT):]
-            except BlockingIOError:
-                if not select.select([], [sock], [], stall)[1]:
-                    return count, bytes(view)
-    return len(messages), None
+from rawclient import (CONTINUATION, PING, PONG, TEXT, Raw, client_thread_alive, close_code, frame, request,
+                       send_until_stalled)
 
 
 def test_requests_queued_behind_a_command_are_bounded_by_back_pressure(make_server):

@@ -2,8 +2,6 @@
 what a client queued never keeps its ``ping`` or ``cancel`` from being read."""
 import json
 import os
-import select
-import socket
 import threading
 
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from conftest import closing_all
 from interruption import WebsocketCLI, rss_kib, run_code
 from liaison import Companion
-from rawclient import TEXT, Raw, frame, request
+from rawclient import TEXT, Raw, frame, request, send_until_stalled
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc")
 
@@ -78,19 +76,6 @@ def test_10_cancel_is_answered_at_once_behind_hundreds_of_queued_requests(websoc
     assert client.reply()["exception"]["type"] == "Cancelled"
     assert [client.reply()["response"] for _ in range(queued)] == [float(number) for number in range(queued)]
 
-
-def send_until_stalled(sock, messages, stall=1.0):
-    """Send *messages* in order without blocking until the socket takes nothing for *stall* seconds;
-    return how many went whole and the unsent rest of the one cut short (None if all went)."""
-    for count, data in enumerate(messages):
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[sock.send(view, socket.MSG_DONTWAIT):]
-            except BlockingIOError:
-                if not select.select([], [sock], [], stall)[1]:
-                    return count, bytes(view)
-    return len(messages), None
 
 
 def test_11_a_flood_of_large_requests_costs_a_few_times_the_largest_message_then_tcp_holds_it(

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import websocket
+import interruption
 from conftest import end_parent_and_child, exited, parent_id, say_hello, wait_until
 
 from liaison.constants import START_MARKER, STOP_MARKER
@@ -84,18 +85,7 @@ def test_no_parent_watch_keeps_serving_after_the_parent_dies(orphan):
 
 
 #: A command that neither returns nor lets itself be interrupted; it says when it has started.
-STUBBORN = json.dumps({"command": {"command": "run", "args": ["builtins:exec", "\n".join([
-    "import time",
-    "started = False",
-    "while True:",
-    "    try:",
-    "        if not started:",
-    "            started = True",
-    "            liaison.send({'tag': 'started'}, client=liaison.current_client())",
-    "        time.sleep(1)",
-    "    except BaseException:",
-    "        continue",
-]), {"liaison": "$liaison"}]}, "id": "stuck"})
+STUBBORN = json.dumps(interruption.run_code(interruption.STUBBORN, "stuck"))
 
 
 def start_stuck_command(port, request='{"command": {"command": "run", "args": ["time:sleep", 60]}, "id": "stuck"}'):

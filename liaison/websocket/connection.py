@@ -112,13 +112,20 @@ class Connection:
     def send_frame(self, opcode, payload, timeout):
         """Send one unfragmented frame while OPEN, within *timeout* seconds; return whether it went."""
         deadline = time.monotonic() + timeout
+        if not self._lock_open(timeout):
+            return False
+        return self._write_and_release(_frame(opcode, payload), False, deadline, timeout)
+
+    def _lock_open(self, timeout):
+        """Take the send lock within *timeout* seconds (else drop the client) and keep it if still OPEN;
+        return whether it is held."""
         if not self._send_lock.acquire(timeout=max(0.0, timeout)):
             self.abort("no frame could be sent to it within {} s".format(timeout))
             return False
         if self.state is not State.OPEN:
             self._send_lock.release()
             return False
-        return self._write_and_release(_frame(opcode, payload), False, deadline, timeout)
+        return True
 
     def send_now(self, data):
         """Send a text message as far as the socket takes it without waiting.
@@ -354,13 +361,8 @@ class _Rest:
         """Write the rest within *timeout* seconds (dropping a client that misses it); return whether it went."""
         connection = self.connection
         deadline = time.monotonic() + timeout
-        if not self.locked:
-            if not connection._send_lock.acquire(timeout=max(0.0, timeout)):
-                connection.abort("no frame could be sent to it within {} s".format(timeout))
-                return False
-            if connection.state is not State.OPEN:
-                connection._send_lock.release()
-                return False
+        if not self.locked and not connection._lock_open(timeout):
+            return False
         self.locked = False
         return connection._write_and_release(self.parts, self.started, deadline, timeout)
 

@@ -78,6 +78,15 @@ def test_integers_up_to_the_limit_are_accepted(client, int_limit):
     assert reply["response"]["args"][1] == "9" * 5000
 
 
+def parses(text):
+    """Whether the json module of this Python parses *text* (its nesting limit differs between versions)."""
+    try:
+        json.loads(text)
+    except RecursionError:
+        return False
+    return True
+
+
 def nested(depth):
     """Request text whose deepest array is *depth* levels down, the envelope's two objects included."""
     inner = depth - 3
@@ -99,8 +108,8 @@ def test_deeper_nesting_is_refused_with_a_short_reply(client, depth):
     reply = json.loads(text)
     assert reply["exception"] == {"type": "ProtocolError", "message": "message is nested too deeply: "
                                   "at most {} levels of arrays and objects".format(MAX_DEPTH)}
-    # The id alone, for the client to match, while the message can be parsed at all.
-    assert reply["evt"] == ({"id": 7} if depth < 1000 else None)
+    # The id alone, for the client to match, when this Python's json can parse the message at all.
+    assert reply["evt"] == ({"id": 7} if parses(nested(depth)) else None)
     assert client.call("ping") == "pong"
 
 

@@ -16,9 +16,9 @@ The transport gives the session a *connection* with ``send(data, timeout)``
 (write one message's UTF-8 bytes, or a large reply's list of parts, whole by
 the deadline, or drop the client; return whether it went), ``send_now(data)``
 (write what goes without waiting; return None, or the *rest*: ``rest(timeout)``
-writes it by the deadline and returns whether it went, ``rest.abandon()``
-shuts the connection instead; until one is called the rest holds the send
-lock, so nothing gets between the parts of a message), and
+writes it by the deadline and returns whether it went; a rest whose ``locked``
+is true has begun and holds the send lock until then, so nothing gets between
+the parts of a message), and
 ``close(code, reason, timeout)``, ``close_for_error(code, reason, timeout)``
 (a close frame for a protocol error, after which the transport reads no more)
 and ``abort(why)`` (drop the client now).
@@ -652,14 +652,9 @@ class Session:
             rest = self.connection.send_now(data)
             data = None
             if rest is not None:
-                with self._lock:
-                    if self._out_closed:
-                        action = rest.abandon
-                    else:
-                        action = None
-                        self._outbox.appendleft((rest, timeout, 0))
-                        self._hand_over()
-                self._act(action)
+                with self._lock:  # once begun, a message is finished, by the sender, even for a closing client
+                    self._outbox.appendleft((rest, timeout, 0))
+                    self._hand_over()
                 return
 
     def _hand_over(self):
@@ -677,36 +672,39 @@ class Session:
             with self._lock:
                 while not self._out_closed and not (self._outbox and self._writer is _SENDER):
                     self._changed.wait()
-                if self._out_closed:
-                    return
+                if not self._outbox:
+                    return  # closed, with no message left half written
                 data, timeout, pushed = self._outbox.popleft()
                 self._pushed_bytes -= pushed
             went = data(timeout) if callable(data) else self.connection.send(data, timeout)
             data = None
             with self._lock:
-                action = self._close_outbox() if went is False else None
+                action = self._close_outbox() if went is False and not self._out_closed else None
                 if not self._outbox:
                     self._writer = None
             self._act(action)
 
     def _close_outbox(self):
-        """With the lock held: nothing more can go to the client; return what releases what was queued.
+        """With the lock held: nothing more goes to the client; return what to do once the lock is released.
 
-        A message begun by a thread that could not wait holds the connection's
-        send lock until finished: it is abandoned (the connection shut) instead.
+        A message begun by a thread that could not wait is still finished, by
+        the sender thread and by its deadline: the client never gets half a
+        message followed by something else (the transport's close, the STOP
+        marker). The rest is dropped.
         """
-        dropped = [data for data, _, _ in self._outbox if hasattr(data, "abandon")]
+        begun = [item for item in self._outbox if getattr(item[0], "locked", False)]
         was_open = not self._out_closed
         pushed, self._pushed_bytes = self._pushed_bytes, 0
         self._out_closed = True
         self._outbox.clear()
+        self._outbox.extend(begun)
+        if begun:
+            self._writer = _SENDER
         self._held = []
         self._held_bytes = 0
         self._changed.notify_all()
 
         def release():
-            for rest in dropped:
-                rest.abandon()
             self.closed.set()
             if was_open and pushed > BACKLOG_BYTES:
                 self.connection.abort("over {} bytes of pushed messages waited for it to read".format(BACKLOG_BYTES))

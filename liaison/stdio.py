@@ -157,7 +157,7 @@ def _line(data):
 
 
 class _PipeRest:
-    """A line, or the rest of one, still to write: call it with a timeout, or abandon it."""
+    """A line, or the rest of one, still to write: call it with a timeout."""
 
     __slots__ = ("connection", "view", "locked")
 
@@ -181,13 +181,6 @@ class _PipeRest:
             return connection._write(self.view, deadline, timeout) is not None
         finally:
             connection._lock.release()
-
-    def abandon(self):
-        """Give the line up: no line can follow a line cut short."""
-        if self.locked:
-            self.locked = False
-            self.connection.abort("a line could not be finished")
-            self.connection._lock.release()
 
 
 class StdioLiaison(Liaison):

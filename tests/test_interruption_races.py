@@ -75,7 +75,7 @@ def test_1_over_stdio_cancels_that_land_in_pushes_while_the_parent_pings_lose_no
 
 
 def test_1_over_stdio_sigterm_during_a_pushing_command_ends_with_whole_lines_and_the_stop_marker(stdio):
-    for attempt in range(10):
+    for attempt in range(30):
         server = stdio()
         server.hello()
         server.write(json.dumps(run_code(PUSHING, "push")).encode() + b"\n")

@@ -132,9 +132,8 @@ class Connection:
 
         Returns None once it went (or cannot go: the connection is closing);
         else the rest, for a thread that may wait: ``rest(timeout)`` sends it
-        and returns whether it went, ``rest.abandon()`` shuts the connection
-        instead. Until then the send lock stays taken once the frame has begun,
-        so nothing else gets between its parts.
+        and returns whether it went. Until then the send lock stays taken once
+        the frame has begun (``rest.locked``), so nothing else gets between its parts.
         """
         parts = _frame(frames.TEXT, data)
         if not self._send_lock.acquire(blocking=False):
@@ -347,7 +346,7 @@ class Connection:
 
 class _Rest:
     """The part of a frame :meth:`Connection.send_now` could not write at once (all of it if another
-    frame was being written): call it with a timeout to write it, or abandon it."""
+    frame was being written): call it with a timeout to write it."""
 
     __slots__ = ("connection", "parts", "started", "locked")
 
@@ -365,13 +364,6 @@ class _Rest:
             return False
         self.locked = False
         return connection._write_and_release(self.parts, self.started, deadline, timeout)
-
-    def abandon(self):
-        """Give the frame up: the connection is shut (a frame cut short leaves nothing else to send)."""
-        if self.locked:
-            self.locked = False
-            self.connection.shut()
-            self.connection._send_lock.release()
 
 
 def _frame(opcode, payload):

@@ -157,6 +157,8 @@ class Signals:
     def reclaim(self):
         """On the main thread: take back the wakeup descriptor and the handlers, had served code taken them
         (``loop.add_signal_handler`` of asyncio does, and resets them to the defaults when its loop closes)."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals are the main thread's to set
         taken = signal.set_wakeup_fd(self.wakeup_fd) != self.wakeup_fd
         for signum in self.handled:
             if signal.getsignal(signum) is not _noted:

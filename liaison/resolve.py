@@ -223,13 +223,12 @@ class Resolver:
             except (LookupError, TypeError) as error:
                 raise _StepFailed(ResolveError, "{} has no item {!r} ({}: {})".format(
                     _type_name(obj), value, type(error).__name__, error))
-        if policy is not None:
-            if isinstance(found, types.ModuleType):
-                self._check_reached_module(obj, value, found)
-            elif getattr(type(found), "_unreachable_by_targets", False):
-                raise _StepFailed(PolicyError, "it is liaison's own {} object, which commands may not reach; "
-                                  "use liaison.send, liaison.current_client() or liaison.connected_clients() "
-                                  "instead".format(type(found).__name__))
+        if getattr(type(found), "_unreachable_by_targets", False):
+            raise _StepFailed(PolicyError, "it is liaison's own {} object, which commands may not reach; "
+                              "use liaison.send, liaison.current_client() or liaison.connected_clients() "
+                              "instead".format(type(found).__name__))
+        if policy is not None and isinstance(found, types.ModuleType):
+            self._check_reached_module(obj, value, found)
         return found
 
     def _check_reached_module(self, parent, attr, module):

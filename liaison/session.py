@@ -67,7 +67,8 @@ Taken alone, for bookkeeping only (no other lock and no wait while held):
 now), ``_Call.lock`` (one per dispatched command: run or given up),
 ``MainThreadDispatcher._lock`` (its queue), ``output._install_lock`` (the
 process-wide streams routed by thread), the ``logs`` logger's first-use lock
-and its stderr handler's lock (taken by a deadline), ``WebsocketLiaison._serve_lock``
+and its stderr handler's lock (taken by a deadline), ``StdoutRelay._lock``
+(what stopping hands the stdout relay), ``WebsocketLiaison._serve_lock``
 and ``_stop_lock`` (serving and closing state), and the CLI's
 ``_StopMarker._lock`` (the STOP marker is written once; the write has a
 deadline).

@@ -264,3 +264,20 @@ def end_parent_and_child(parent, child):
         os.kill(child, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+@pytest.fixture
+def stdio():
+    """Start ``python -m liaison.stdio`` subprocesses; all are killed after the test."""
+    from stdioserver import START_LINE, StdioServer  # here, not at the top: stdioserver imports conftest
+    servers = []
+
+    def start(*args):
+        server = StdioServer(*args)
+        servers.append(server)
+        assert server.started == START_LINE, (server.started, server.stderr_text())
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()

@@ -10,7 +10,6 @@ from conftest import closing_all, wait_until
 from liaison import Companion
 from liaison.dispatch import MainThreadDispatcher
 from rawclient import SMALL_RCVBUF, TEXT, Raw, frame, request
-from test_stdio import stdio  # noqa: F401 (a fixture)
 
 
 @pytest.fixture

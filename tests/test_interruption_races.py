@@ -15,7 +15,7 @@ from conftest import closing_all
 from interruption import BROADCASTING, PUSHING, STUBBORN, WebsocketCLI, is_push, line, run_code
 from liaison.client import spawn
 from rawclient import CLOSE, PING, Raw, close_code, request
-from test_stdio import STOP_LINE, stdio  # noqa: F401 (a fixture)
+from stdioserver import STOP_LINE
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals and pipes")
 
@@ -28,32 +28,30 @@ def interleave(client):
     assert client.call("hello", features=["interleave"])["response"]["features"] == ["interleave"]
 
 
-def stdio_replies(server, idents):
-    """Read lines until the replies to every request in *idents* have come; every other line must be
-    one of PUSHING's messages, whole. Returns the replies by id."""
+def collect_replies(read, idents, pushed):
+    """Call *read* for the next message until the replies to every request in *idents* have come; every
+    other message must be one of the *pushed* messages, whole. Returns the replies by id."""
     replies = {}
     while len(replies) < len(idents):
-        message = server.message(timeout=5)
-        if is_push(message, PUSHED):
+        message = read()
+        if is_push(message, pushed):
             continue
         ident = message["evt"]["id"]
         assert ident in idents and ident not in replies, message
         replies[ident] = message
     return replies
+
+
+def stdio_replies(server, idents):
+    """The replies to *idents* over stdio, among PUSHING's messages (:func:`collect_replies`)."""
+    return collect_replies(lambda: server.message(timeout=5), idents, PUSHED)
 
 
 def websocket_replies(client, idents, pad, timeout=5):
-    """As :func:`stdio_replies`, for a raw websocket client reading in the background."""
-    replies = {}
+    """The replies to *idents* from a raw websocket client reading in the background, among pushes of
+    *pad*, all within *timeout* seconds (:func:`collect_replies`)."""
     deadline = time.monotonic() + timeout
-    while len(replies) < len(idents):
-        message = client.reply(max(0.0, deadline - time.monotonic()))
-        if is_push(message, pad):
-            continue
-        ident = message["evt"]["id"]
-        assert ident in idents and ident not in replies, message
-        replies[ident] = message
-    return replies
+    return collect_replies(lambda: client.reply(max(0.0, deadline - time.monotonic())), idents, pad)
 
 
 def test_1_over_stdio_cancels_that_land_in_pushes_while_the_parent_pings_lose_nothing(stdio):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from interruption import line, run_code
-from test_stdio import STOP_LINE, stdio  # noqa: F401 (a fixture)
+from stdioserver import STOP_LINE
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals and pipes")
 

@@ -169,8 +169,8 @@ def test_3_the_python_clients_stdio_connection_survives_timeouts_of_calls_that_p
     assert pushed and all(pushed)
 
 
-#: Logs through the root logger and a named one, hands records to a handler directly (as
-#: ``logging.handlers.QueueListener`` does), and changes a level (which clears the cache of every logger
+#: Logs through the root logger and a named one, hands records to a handler directly, twenty at a time
+#: (as ``logging.handlers.QueueListener`` does), and changes a level (which clears the cache of every logger
 #: under the logging module's lock), for ever: cancels land inside logging's locks. The handler writes
 #: nowhere, so that the loop never waits on a file, where a cancel would be delivered inside the
 #: handler's ``try``, after its write.
@@ -188,7 +188,7 @@ LOGGING = "\n".join([
     "record = logging.LogRecord('served', logging.WARNING, 'served.py', 1, 'handed over', (), None)",
     "liaison.send({'tag': 'started'}, client=liaison.current_client())",
     "while True:",
-    "    for handler in root.handlers:",
+    "    for handler in root.handlers * 20:",
     "        handler.handle(record)",
     "    logging.warning('a warning through the root logger')",
     "    named.info('information through a named logger')",

@@ -18,12 +18,8 @@ PUSHING = "\n".join([
     "    liaison.send({'n': n, 'pad': 'p' * 6000}, client=liaison.current_client())",
 ])
 
-#: Broadcasts 70,000-byte messages for ever: a frame that large is written as a header, then its payload.
-BROADCASTING = "\n".join([
-    "import itertools",
-    "for n in itertools.count():",
-    "    liaison.send({'n': n, 'pad': 'b' * 70000})",
-])
+#: As PUSHING, with 70,000-byte messages: a frame that large is written as a header, then its payload.
+LARGE_PUSHING = PUSHING.replace("'p' * 6000", "'b' * 70000")
 
 #: Says it started, then ignores interruptions for ever: only the forced exit ends it. The push is inside
 #: the ``try`` too: a cancel asked for while it is being sent is raised as ``liaison.send`` returns.
@@ -55,7 +51,7 @@ def line(command, *args, ident=None, **kwargs):
 
 
 def is_push(message, pad):
-    """Whether *message* is one of PUSHING's or BROADCASTING's messages, whole."""
+    """Whether *message* is one of PUSHING's or LARGE_PUSHING's messages (padded with *pad*), whole."""
     return isinstance(message, dict) and set(message) == {"n", "pad"} and message["pad"] == pad
 
 
@@ -69,12 +65,12 @@ class WebsocketCLI:
         self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen([sys.executable, "-m", "liaison.websocket", "127.0.0.1:0"] + list(args),
                                         stdout=subprocess.PIPE, stderr=self.stderr)
-        self.output = ""
+        self.pid = self.process.pid
+        self.output = ""  # stdout after the START marker
         chunk = self.read_chunk()
         assert chunk.startswith(START_MARKER + "@"), (chunk, self.stderr_text())
         self.port = int(chunk.rpartition(":")[2])
         self.output = ""
-        self.pid = self.process.pid
 
     def read_chunk(self, timeout=20):
         """The next chunk of stdout ('' at its end)."""

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from liaison import RemoteError
-from liaison.client import connect
+from liaison.client import connect, spawn
+from liaison.server import DEFAULT_MAX_SIZE
 from rawclient import CLOSE, CONTINUATION, PING, TEXT, Raw, close_code, frame, header, request
 
 
@@ -46,6 +47,18 @@ def test_12_the_python_clients_call_fails_at_once_when_the_server_refuses_its_re
         assert client.call("ping", timeout=5) == "pong"
     finally:
         client.close()
+
+
+def test_12_the_python_clients_stdio_call_fails_at_once_when_its_request_is_refused():
+    with spawn(transport="stdio", timeout=10) as client:
+        started = time.monotonic()
+        with pytest.raises(ValueError, match=r"more than the \d+ the server takes \(its --max-size\)"):
+            client.call("run", ["builtins:len", "x" * (DEFAULT_MAX_SIZE + 1)], timeout=5)  # the client knows the limit
+        with pytest.raises(RemoteError) as refused:
+            client.call("run", ["math:isnan", float("nan")], timeout=5)  # the server refuses the line
+        assert refused.value.type == "ProtocolError"
+        assert time.monotonic() - started < 4
+        assert client.call("ping", timeout=5) == "pong"
 
 
 #: Frames that break RFC 6455, after a text message, as Autobahn's cases send them.

@@ -1,7 +1,7 @@
 """Issue 20, cases 1 to 4: a cancel lands in served code at a random moment, hundreds of times, and
 whatever it interrupts, no lock stays held, no message is cut, and the process still stops.
 
-Each test cancels a command right after it has shown that it runs (its first pushed message), so that
+The tests cancel a command right after it has shown that it runs (its first pushed message), so that
 the cancels land all over the command's loop, most of them inside ``liaison.send`` or ``logging``.
 """
 import json
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import closing_all
-from interruption import BROADCASTING, PUSHING, STUBBORN, WebsocketCLI, is_push, line, run_code
+from interruption import LARGE_PUSHING, PUSHING, STUBBORN, WebsocketCLI, is_push, line, run_code
 from liaison.client import spawn
 from rawclient import CLOSE, PING, Raw, close_code, request
 from stdioserver import STOP_LINE
@@ -20,7 +20,7 @@ from stdioserver import STOP_LINE
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals and pipes")
 
 PUSHED = "p" * 6000
-BROADCAST = "b" * 70000
+LARGE = "b" * 70000
 
 
 def interleave(client):
@@ -115,13 +115,13 @@ def test_2_cancelling_a_broadcasting_command_never_holds_up_a_bystander(make_ser
     caller = Raw(port)
     interleave(caller)
     caller.read_in_background()
-    code = PUSHING.replace(", client=liaison.current_client()", "")
+    broadcasting = PUSHING.replace(", client=liaison.current_client()", "")
     done = threading.Event()
     ping_all_the_time(bystander, done)
     try:
         for attempt in range(300):
             ident = "broadcast-{}".format(attempt)
-            caller.send_text(json.dumps(run_code(code, ident)).encode())
+            caller.send_text(json.dumps(run_code(broadcasting, ident)).encode())
             assert is_push(caller.reply(timeout=5), PUSHED)
             caller.send_text(request("cancel", ident, id="cancel"))
             replies = websocket_replies(caller, {ident, "cancel"}, PUSHED)
@@ -144,13 +144,12 @@ def test_3_over_a_websocket_cancels_that_land_in_large_pushes_never_cut_a_frame(
     caller = Raw(server.port)
     interleave(caller)
     caller.read_in_background()
-    code = BROADCASTING.replace("})", "}, client=liaison.current_client())")
     for attempt in range(200):
         ident = "push-{}".format(attempt)
-        caller.send_text(json.dumps(run_code(code, ident)).encode())
-        assert is_push(caller.reply(timeout=5), BROADCAST)
+        caller.send_text(json.dumps(run_code(LARGE_PUSHING, ident)).encode())
+        assert is_push(caller.reply(timeout=5), LARGE)
         caller.send_text(request("cancel", ident, id="cancel"))
-        replies = websocket_replies(caller, {ident, "cancel"}, BROADCAST)  # every frame whole, and JSON
+        replies = websocket_replies(caller, {ident, "cancel"}, LARGE)  # every frame whole, and JSON
         assert replies[ident]["exception"]["type"] == "Cancelled", attempt
     assert caller.call("ping")["response"] == "pong"
     server.process.send_signal(signal.SIGTERM)
@@ -168,25 +167,27 @@ def test_3_the_python_clients_stdio_connection_survives_timeouts_of_calls_that_p
     assert pushed and all(pushed)
 
 
-#: Logs through the root logger and a named one, and changes a level (which clears the cache of every
-#: logger under the logging module's lock), for ever: cancels land inside logging's locks. The root
-#: logger's handler writes to a sink in memory, so that the loop never waits on a file, where a cancel
-#: would be delivered inside the handler's ``try``, after its write.
+#: Logs through the root logger and a named one, hands records to a handler directly, twenty at a time
+#: (as ``logging.handlers.QueueListener`` does), and changes a level (which clears the cache of every logger
+#: under the logging module's lock), for ever: cancels land inside logging's locks. The handler writes
+#: nowhere, so that the loop never waits on a file, where a cancel would be delivered inside the
+#: handler's ``try``, after its write.
 LOGGING = "\n".join([
     "import logging",
-    "class Sink:",
-    "    def write(self, text):",
-    "        pass",
-    "    def flush(self):",
+    "class Quiet(logging.Handler):",
+    "    def emit(self, record):",
     "        pass",
     "root = logging.getLogger()",
     "if not root.handlers:",
-    "    root.addHandler(logging.StreamHandler(Sink()))",
+    "    root.addHandler(Quiet())",
     "    for number in range(100):",
     "        logging.getLogger('served.{}'.format(number))",
     "named = logging.getLogger('served')",
+    "record = logging.LogRecord('served', logging.WARNING, 'served.py', 1, 'handed over', (), None)",
     "liaison.send({'tag': 'started'}, client=liaison.current_client())",
     "while True:",
+    "    for handler in root.handlers * 20:",
+    "        handler.handle(record)",
     "    logging.warning('a warning through the root logger')",
     "    named.info('information through a named logger')",
     "    named.warning('a warning through a named logger')",
@@ -195,7 +196,7 @@ LOGGING = "\n".join([
 ])
 
 
-def cancel_logging_code(port, rounds=200):
+def cancel_logging_code(port, rounds=300):
     """Start LOGGING and cancel it, *rounds* times, over one connection."""
     client = Raw(port)
     interleave(client)

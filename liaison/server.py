@@ -395,6 +395,10 @@ class Streaming:
         self.sent = 0  # items queued for the client
         self.read = 0  # items the client said it has read
 
+    def room(self):
+        """How many more items may be sent before the client says it read some (0 or less: none)."""
+        return self.window - (self.sent - self.read)
+
     def item(self, item):
         """The message carrying the next item (UTF-8 bytes)."""
         return protocol.push({"tag": "item", "id": self.request.id, "index": self.sent, "item": item})

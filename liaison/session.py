@@ -294,10 +294,8 @@ class Session:
         the worker ends after the running one."""
         with self._lock:
             self._ended = True
-            dropped = [job for job in self._inbox if job.stream is None]
             self._unpark(list(self._parked))  # to close their iterators
-            self._inbox = collections.deque(job for job in self._inbox if job.stream is not None)
-            self._queued = sum(job.cost for job in self._inbox)
+            dropped = self._drop_queued()
             streams = bool(self._inbox)
             action = self._close_outbox()
             schedule = streams and self._claim_executor()
@@ -408,12 +406,18 @@ class Session:
         with self._lock:
             self._close_after_reply = True
             self._last_close = (1001, "server is stopping")
-            dropped = [job for job in self._inbox if job.stream is None]
-            self._inbox = collections.deque(job for job in self._inbox if job.stream is not None)
-            self._queued = sum(job.cost for job in self._inbox)
+            dropped = self._drop_queued()
             self._changed.notify_all()
         for job in dropped:
             self._forget(job)
+
+    def _drop_queued(self):
+        """With the lock held: take the queued requests out of the inbox and return them; streamed results
+        stay, to be closed on the commands' thread."""
+        dropped = [job for job in self._inbox if job.stream is None]
+        self._inbox = collections.deque(job for job in self._inbox if job.stream is not None)
+        self._queued = sum(job.cost for job in self._inbox)
+        return dropped
 
     def going_away(self, timeout):
         """The server stops: drop queued requests and close with 1001, waiting at most *timeout* seconds."""
@@ -520,7 +524,7 @@ class Session:
         streaming = job.stream
         while True:
             with self._lock:
-                room = streaming.window - (streaming.sent - streaming.read)
+                room = streaming.room()
                 asked = job.asked or (Cancelled("the client left") if self._ended else None)
                 if room <= 0 and asked is None:
                     self._running = None
@@ -561,7 +565,7 @@ class Session:
                 return 0
             streaming = job.stream
             streaming.read = min(streaming.sent, streaming.read + count)
-            room = max(0, streaming.window - (streaming.sent - streaming.read))
+            room = max(0, streaming.room())
             schedule = False
             if room and job in self._parked:
                 self._unpark([job])

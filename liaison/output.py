@@ -125,8 +125,7 @@ class Report:
         with self._lock:
             wait = self._last_progress + PROGRESS_SECONDS - time.monotonic()
             if wait <= 0:
-                self._send_batch()
-                self._send_progress(update)
+                self._send_progress(update)  # after the output before it
                 return
             self._pending_progress = update
             if self._progress_at is None:

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 
 from .constants import START_MARKER, STOP_MARKER
 from .extras import require
-from .protocol import MAX_DEPTH, MAX_INT_DIGITS
+from .protocol import DEFAULT_WINDOW, MAX_DEPTH, MAX_INT_DIGITS, MAX_WINDOW
 from .remote import RemoteError, headline, is_reply, remote_error, result
 
 __all__ = ["Client", "SpawnedClient", "connect", "spawn", "RemoteError", "DEFAULT_TIMEOUT", "CANCEL_GRACE", "FEATURES",
@@ -49,10 +49,7 @@ FEATURES = ("interleave",)
 _URGENT = frozenset(["ping", "cancel", "hello", "more"])
 
 #: Items of a streamed result the server sends ahead of those read, unless :meth:`Client.stream` is told otherwise.
-STREAM_WINDOW = 16
-
-#: The largest window a server takes.
-_MAX_WINDOW = 1024
+STREAM_WINDOW = DEFAULT_WINDOW
 
 #: Messages a server sends for one request, before its reply, by tag: the callback of the call each goes to.
 _CALL_MESSAGES = {"stream": "on_output", "progress": "on_progress", "item": "items"}
@@ -232,8 +229,8 @@ class Client:
         items; any other result raises ``TypeError``. *on_output*, *on_progress* and *log_level*
         are as for :meth:`call`.
         """
-        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= _MAX_WINDOW:
-            raise ValueError("window must be a whole number of items from 1 to {}, not {!r}".format(_MAX_WINDOW,
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW:
+            raise ValueError("window must be a whole number of items from 1 to {}, not {!r}".format(MAX_WINDOW,
                                                                                                   window))
         fields = dict(_report_fields(on_output, on_progress, log_level), stream={"window": window})
         return self._items(command, args, kwargs, self.timeout if timeout is None else timeout, window, fields,
@@ -544,10 +541,10 @@ def _levels(data):
     level = [data] if isinstance(data, (dict, list, tuple)) else []
     while level:
         yield level
-        level = [item for container in level for item in _items(container) if isinstance(item, (dict, list, tuple))]
+        level = [item for container in level for item in _values(container) if isinstance(item, (dict, list, tuple))]
 
 
-def _items(container):
+def _values(container):
     """The values in a list, tuple or dict (its keys are names, never containers)."""
     return container.values() if isinstance(container, dict) else container
 
@@ -561,7 +558,7 @@ def _holds_long_integer(data, digits):
     """Whether *data* holds an integer (not a bool) of more than *digits* digits."""
     bound = 10 ** digits
     return any(isinstance(item, int) and not isinstance(item, bool) and abs(item) >= bound
-               for level in _levels(data) for container in level for item in _items(container))
+               for level in _levels(data) for container in level for item in _values(container))
 
 
 #: Bytes -> b"1" for an ASCII digit, b"0" for anything else.

@@ -229,13 +229,7 @@ def serve(server, address, watch_parent=True, channel=None, end=""):
     # A second later, on the deadline thread: ctypes would cost the first reply milliseconds of import.
     server.deadlines.call_later(1.0, return_large_blocks_to_os)
     markers.start("{}@{}{}".format(START_MARKER, address, end))
-    def serve_then_return():  # the main thread returns as soon as serving ends, however it ends
-        try:
-            server.serve_forever()
-        finally:
-            main_thread.stop()
-
-    threading.Thread(target=serve_then_return, name="liaison-server", daemon=True).start()
+    server.serve_in_thread(then=main_thread.stop)  # the main thread returns as soon as serving ends
     server.after_command = signals.reclaim  # commands run on this thread, where signals are set
     try:
         main_thread.run()

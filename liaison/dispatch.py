@@ -27,17 +27,15 @@ class MainThreadDispatcher:
             self._jobs.append(fn)
             self._ready.notify()
 
-    def run(self, while_alive=None):
-        """Call submitted functions until :meth:`stop`, or until the thread *while_alive* ends.
+    def run(self):
+        """Call submitted functions until :meth:`stop`.
 
         The functions handed over by servers never raise.
         """
         while True:
             with self._lock:
                 while not self._jobs and not self._stopped:
-                    if while_alive is not None and not while_alive.is_alive():
-                        return
-                    self._ready.wait(0.1 if while_alive is not None else None)
+                    self._ready.wait()
                 if self._stopped:
                     return
                 fn = self._jobs.popleft()

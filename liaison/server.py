@@ -42,7 +42,8 @@ class Liaison:
     within *send_timeout* seconds is dropped.
 
     Methods for the caller: :meth:`send`, :meth:`current_client`,
-    :meth:`connected_clients`, :meth:`handle_message`, :meth:`stop`. A
+    :meth:`connected_clients`, :meth:`handle_message`, :meth:`serve_in_thread`,
+    :meth:`stop`. A
     client is known to commands and the host only as a
     :class:`~liaison.session.Client` (a name to send to): no client's command
     can reach another client's conversation.
@@ -82,6 +83,7 @@ class Liaison:
         self._sessions = []
         self._pending = set()
         self._refusing = False
+        self._background = None  # the thread serve_in_thread started, once it runs
         self.companion.commands.add("cancel", self.cancel, lock=False, substitute=False, urgent=True, exposed=False)
         self.companion.commands.add("hello", self.hello, lock=False, substitute=False, urgent=True, exposed=False)
         self.companion.commands.add("more", self.more, lock=False, substitute=False, urgent=True, exposed=False)
@@ -376,6 +378,22 @@ class Liaison:
                                 .format(client))
             timeout = self.send_timeout if timeout is None else timeout
             return sum(1 for session in sessions if session.push(payload, timeout))
+
+    def serve_in_thread(self, then=None):
+        """Serve (``serve_forever``, which transports implement) on a new daemon thread and return that
+        thread; *then*, if given, is called on it once serving ends, however it ends. :meth:`stop` (from
+        any thread) ends serving."""
+        def serve():
+            try:
+                self.serve_forever()
+            finally:
+                if then is not None:
+                    then()
+
+        thread = threading.Thread(target=serve, name="liaison-server", daemon=True)
+        thread.start()
+        self._background = thread  # only once started: stop() may join it
+        return thread
 
     def stop(self):
         """Stop serving; transports implement this."""

@@ -204,7 +204,6 @@ class StdioLiaison(Liaison):
         self.connection = PipeConnection(stdout, self.shutdown)
         self._session = None
         self._stopped = threading.Event()
-        self._background = None
 
     def serve_forever(self):
         """Answer the parent's lines until end of input (after the answers) or :meth:`shutdown`.
@@ -248,12 +247,6 @@ class StdioLiaison(Liaison):
                                                      "start the server with a larger --max-size".format(self.max_size)))
         elif line:
             self._session.receive(line)
-
-    def serve_in_thread(self):
-        """Serve on a new daemon thread and return that thread."""
-        self._background = threading.Thread(target=self.serve_forever, name="liaison-stdio", daemon=True)
-        self._background.start()
-        return self._background
 
     def shutdown(self):
         """Make :meth:`serve_forever` return; from inside a command, after its reply."""

@@ -109,7 +109,6 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         self._serving = False
         self._stopping = False
         self._serve_thread = None
-        self._background = None
         # Guards ``_closed``: the listening sockets and the connections are closed once.
         self._stop_lock = threading.Lock()
         self._closed = False
@@ -158,16 +157,6 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
             self._BaseServer__shutdown_request = False
             self._BaseServer__is_shut_down.set()
 
-    def serve_in_thread(self):
-        """Serve on a new daemon thread and return that thread; the server already listens.
-
-        :meth:`stop` (from any thread) ends it and waits for it.
-        """
-        thread = threading.Thread(target=self.serve_forever, name="liaison-server", daemon=True)
-        thread.start()
-        self._background = thread  # only once started: stop() joins it
-        return thread
-
     def start(self):
         """Serve until :meth:`stop`, as liaison-py's ``start()`` does: between the START and STOP markers on
         stdout, with every command run on the calling thread."""
@@ -178,7 +167,8 @@ class WebsocketLiaison(Liaison, websocket_server.WebsocketServer):
         self.executor = calling_thread
         cli.write_marker(cli.START_MARKER, address)
         try:
-            calling_thread.run(while_alive=self.serve_in_thread())
+            self.serve_in_thread(then=calling_thread.stop)
+            calling_thread.run()
         finally:
             self.stop()
             cli.write_marker(cli.STOP_MARKER, address)
